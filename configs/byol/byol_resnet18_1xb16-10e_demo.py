@@ -1,0 +1,91 @@
+# BYOL R18 on the generated demo data (tools/data/make_demo_data.py): a
+# CPU-sized run of the same model, pipeline and schedule family as the
+# full-scale configs. `make demo` runs it.
+_base_ = ['./byol_resnet50_8xb64-coslr-400e_in1k.py']
+
+crop_size = 96
+max_epochs = 10
+warmup_epochs = 1
+
+model = dict(
+    backbone=dict(depth=18, norm_cfg=dict(type='SyncBN')),
+    neck=dict(in_channels=512, hid_channels=512, out_channels=128),
+    head=dict(
+        predictor=dict(in_channels=128, hid_channels=512, out_channels=128)))
+
+view_pipeline1 = [
+    dict(type='RandomResizedCrop', scale=crop_size, backend='cv2'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='ColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=1.),
+]
+view_pipeline2 = view_pipeline1[:-1] + [
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.1),
+    dict(type='Solarize', thr=128, prob=0.2),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackInputs')
+]
+
+data_root = 'data/demo/coco/'
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    persistent_workers=True,
+    dataset=dict(
+        type='UnlabeledImageDataset',
+        data_root=data_root,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img_path='train2017/'),
+        pipeline=train_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=4.8 * 16 / 4096 * 4))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(
+    logger=dict(interval=5),
+    checkpoint=dict(interval=5, max_keep_ckpts=2))
+auto_scale_lr = dict(base_batch_size=16)

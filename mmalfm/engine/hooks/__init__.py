@@ -1,0 +1,1 @@
+# Copyright (c) mmalfm contributors. All rights reserved.

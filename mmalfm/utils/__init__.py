@@ -1,0 +1,14 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_globals,
+                         safe_checkpoint_globals, safe_load)
+from .config_errors import ConfigTypeError, explain_registry_error
+from .cpu_fallback import (adapt_config_to_cpu, init_cpu_distributed,
+                           sync_bn_to_bn)
+from .setup_env import register_all_modules
+
+__all__ = [
+    'UnsafeCheckpointError', 'register_safe_checkpoint_globals',
+    'safe_checkpoint_globals', 'safe_load', 'ConfigTypeError',
+    'explain_registry_error', 'adapt_config_to_cpu', 'init_cpu_distributed',
+    'sync_bn_to_bn', 'register_all_modules'
+]

@@ -1,0 +1,64 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""Turn registry look-up failures into errors that name the config file."""
+import difflib
+import re
+from typing import List, Optional
+
+from mmengine.registry import Registry
+
+__all__ = ['ConfigTypeError', 'explain_registry_error']
+
+_NOT_IN_REGISTRY = re.compile(
+    r"(?P<type>[\w.]+) is not in the (?P<scope>[\w.]+)::(?P<name>[\w ]+) "
+    r'registry')
+
+
+class ConfigTypeError(KeyError):
+    """A config names a module type that no registry knows."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message.
+        return str(self.args[0])
+
+
+def _known_names(scope: str, registry_name: str) -> List[str]:
+    """Every type name of the registry family ``registry_name``, spelled as a
+    config in ``scope`` would write it (other scopes get their prefix)."""
+    import mmengine.registry.root as roots
+    root = next((reg for reg in vars(roots).values()
+                 if isinstance(reg, Registry) and reg.name == registry_name),
+                None)
+    names: List[str] = []
+    stack = [root] if root is not None else []
+    while stack:
+        reg = stack.pop()
+        prefix = '' if reg.scope in ('mmengine', scope) else f'{reg.scope}.'
+        names += [prefix + key for key in reg.module_dict]
+        stack += list(reg.children.values())
+    return names
+
+
+def explain_registry_error(err: KeyError,
+                           config_path: str) -> Optional[ConfigTypeError]:
+    """Wrap a registry ``KeyError`` into one naming the config file.
+
+    Args:
+        err (KeyError): The error raised while building from the config.
+        config_path (str): The config file the run was started with.
+
+    Returns:
+        ConfigTypeError | None: The explained error, or None if ``err`` is
+        not a registry look-up failure.
+    """
+    message = str(err.args[0]) if err.args else str(err)
+    match = _NOT_IN_REGISTRY.search(message)
+    if match is None:
+        return None
+    bad = match.group('type')
+    candidates = _known_names(match.group('scope'), match.group('name'))
+    close = difflib.get_close_matches(bad, candidates, n=3, cutoff=0.6)
+    hint = f' Did you mean {", ".join(repr(c) for c in close)}?' if close else ''
+    return ConfigTypeError(
+        f'{config_path}: unknown {match.group("name")} type {bad!r} '
+        f'(looked up in the {match.group("scope")!r} scope).{hint} '
+        f'Fix the `type` in {config_path} (or add the package that registers '
+        'it to `custom_imports`).\n  registry said: ' + message)
