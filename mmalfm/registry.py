@@ -47,7 +47,20 @@ SCOPE = 'mmalfm'
 
 
 def _child(name: str, parent: Registry, locations: list) -> Registry:
-    return Registry(name, parent=parent, scope=SCOPE, locations=locations)
+    """A registry of the ``mmalfm`` scope under MMPretrain's ``parent``.
+
+    MMEngine resolves a scoped key such as ``'mmalfm.SoCo'`` (from an
+    MMDetection config, say) only among the *direct* children of the root
+    registry (``Registry.get`` looks in ``root._children``), while our
+    registries are grandchildren of the root (root -> mmpretrain -> mmalfm).
+    We therefore also index each of them in its root's children under our
+    scope: the tree and unprefixed look-ups are unchanged, and
+    ``type='mmalfm.<Name>'`` works from every scope.
+    """
+    registry = Registry(name, parent=parent, scope=SCOPE, locations=locations)
+    root = registry._get_root_registry()
+    root._children.setdefault(SCOPE, registry)
+    return registry
 
 
 # Runner machinery.

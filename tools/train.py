@@ -107,17 +107,13 @@ def main(argv=None) -> None:
     cfg = merge_args(cfg, args)
 
     distributed = args.launcher != 'none'
-    cpu_warnings = adapt_config_to_cpu(cfg, distributed)
-    if distributed and cfg.env_cfg.dist_cfg.get('backend') == 'gloo' \
-            and args.launcher == 'pytorch':
+    if adapt_config_to_cpu(cfg, distributed) and args.launcher == 'pytorch':
         init_cpu_distributed()
 
     # Our scope by default; a config may set another `default_scope`.
     register_all_modules(init_default_scope=False)
     try:
         runner = Runner.from_cfg(cfg)
-        for message in cpu_warnings:
-            runner.logger.warning(message)
         runner.train()
     except KeyError as err:
         explained = explain_registry_error(err, args.config)

@@ -2,3 +2,7 @@
 # Our registries are children of MMPretrain's: register its models too, so a
 # config in the mmalfm scope finds them without a prefix.
 import mmpretrain.models  # noqa: F401,E402
+
+from .wrappers import GlooDistributedDataParallel
+
+__all__ = ['GlooDistributedDataParallel']

@@ -2,13 +2,12 @@
 from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_globals,
                          safe_checkpoint_globals, safe_load)
 from .config_errors import ConfigTypeError, explain_registry_error
-from .cpu_fallback import (adapt_config_to_cpu, init_cpu_distributed,
-                           sync_bn_to_bn)
+from .cpu_fallback import adapt_config_to_cpu, init_cpu_distributed
 from .setup_env import register_all_modules
 
 __all__ = [
     'UnsafeCheckpointError', 'register_safe_checkpoint_globals',
     'safe_checkpoint_globals', 'safe_load', 'ConfigTypeError',
     'explain_registry_error', 'adapt_config_to_cpu', 'init_cpu_distributed',
-    'sync_bn_to_bn', 'register_all_modules'
+    'register_all_modules'
 ]

@@ -2,51 +2,24 @@
 """Run GPU-minded configs on machines without CUDA.
 
 Released configs use SyncBN and NCCL; on a CPU-only machine (a laptop, CI)
-we keep them as they are and adapt at launch time, loudly:
-
-* SyncBN layers become BN (same parameter and buffer names, so checkpoints
-  are interchangeable; statistics are per process instead of global);
-* distributed runs use the gloo backend and wrap the model with
-  ``device_ids=None`` (MMEngine would pass the local rank as a CUDA device).
+we keep them as they are and adapt at launch time, loudly. A single process
+needs nothing (MMEngine reverts SyncBN to BN itself). Several processes use
+the gloo backend and :class:`~mmalfm.models.GlooDistributedDataParallel`,
+which reverts SyncBN to BN and wraps the CPU model without ``device_ids``.
 """
+import logging
 import os
-from typing import Any, List
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.logging import print_log
 
-__all__ = ['sync_bn_to_bn', 'adapt_config_to_cpu', 'init_cpu_distributed']
-
-_SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN')
-
-
-def sync_bn_to_bn(node: Any, path: str = 'model') -> List[str]:
-    """Replace every ``norm_cfg``-like ``dict(type='SyncBN')`` in a config
-    subtree by ``type='BN'`` (in place).
-
-    Args:
-        node: A config (sub)tree: dicts, lists and tuples.
-        path (str): Dotted path of ``node`` for the report.
-
-    Returns:
-        list[str]: The dotted paths that were changed.
-    """
-    changed = []
-    if isinstance(node, dict):
-        if node.get('type') in _SYNC_BN_TYPES:
-            node['type'] = 'BN'
-            changed.append(path)
-        for key, value in node.items():
-            changed += sync_bn_to_bn(value, f'{path}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            changed += sync_bn_to_bn(value, f'{path}[{i}]')
-    return changed
+__all__ = ['adapt_config_to_cpu', 'init_cpu_distributed']
 
 
-def adapt_config_to_cpu(cfg: Config, distributed: bool) -> List[str]:
-    """Adapt a config in place when CUDA is unavailable (see module doc).
+def adapt_config_to_cpu(cfg: Config, distributed: bool) -> bool:
+    """Adapt a distributed config in place when CUDA is unavailable.
 
     Args:
         cfg (Config): The full config.
@@ -54,30 +27,26 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> List[str]:
             processes.
 
     Returns:
-        list[str]: One warning per change made, for the run's log (the
-        logger does not exist yet when the config is adapted).
+        bool: Whether the config was changed (gloo + CPU DDP wrapper).
     """
-    if torch.cuda.is_available():
-        return []
-    warnings = []
-    changed = sync_bn_to_bn(cfg.model)
-    if changed:
-        warnings.append(
-            f'CUDA is not available: {len(changed)} SyncBN layer config(s) '
-            'fall back to BN (per-process statistics), e.g. '
-            f'{", ".join(changed[:3])}.')
-    if distributed:
-        env_cfg = cfg.setdefault('env_cfg', {})
-        env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        wrapper = cfg.get('model_wrapper_cfg') or dict(
-            type='MMDistributedDataParallel',
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
-        wrapper['device_ids'] = None
-        cfg.model_wrapper_cfg = wrapper
-        warnings.append('CUDA is not available: distributed training uses '
-                        'the gloo backend on CPU.')
-    return warnings
+    if torch.cuda.is_available() or not distributed:
+        return False
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    if wrapper.get('type', 'MMDistributedDataParallel') not in (
+            'MMDistributedDataParallel', 'GlooDistributedDataParallel'):
+        raise ValueError(
+            f'model_wrapper_cfg.type={wrapper["type"]!r} cannot run without '
+            'CUDA; use MMDistributedDataParallel (default) on CPU.')
+    wrapper['type'] = 'mmalfm.GlooDistributedDataParallel'
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+    print_log('CUDA is not available: distributed training on CPU with the '
+              'gloo backend.', logger='current', level=logging.WARNING)
+    return True
 
 
 def init_cpu_distributed() -> None:
