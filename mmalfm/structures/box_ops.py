@@ -1,7 +1,8 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Batched operations on axis-aligned boxes (pure torch).
 
-Convention (shared by the whole package, see ``docs/advanced_guides/geometry.md``):
+Convention (shared by the whole package, see
+``docs/advanced_guides/geometry.md``):
 boxes are ``(x1, y1, x2, y2)`` **continuous pixel corners**: pixel ``i`` spans
 ``[i, i + 1)``, so a box covering pixels ``0..9`` is ``(0, 10)`` and its width
 is ``x2 - x1``. Every function here is agnostic of which image the pixels

@@ -16,7 +16,7 @@ Every function is batched: a :class:`ViewGeometry` has a batch shape ``G``
 ``G + [M, 4]``. Outputs take the dtype and device of the boxes.
 See ``docs/advanced_guides/geometry.md`` for a worked example.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -306,20 +306,17 @@ def _merge_view_dicts(item: Union[Dict, Sequence[Dict]]) -> Dict[str, Any]:
     return {k: [d[k] for d in item] for k in ('crop', 'out_size', 'flip')}
 
 
-def _params(geom: ViewGeometry, ref: Tensor,
-            box_dim: bool) -> Tuple[Tensor, Tensor, Tensor]:
+def _params(geom: ViewGeometry,
+            ref: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Geometry fields in ``ref``'s dtype/device, ready to broadcast.
 
     Returns ``origin4 = (cx1, cy1, cx1, cy1)``, ``size4 = (cw, ch, cw, ch)``,
-    ``out4 = (W, H, W, H)`` (each ``G + [1]*box_dim + [4]``) and ``flip``
-    (``G + [1]*box_dim + [1]``).
+    ``out4 = (W, H, W, H)`` (each ``G + [1, 4]``) and ``flip``
+    (``G + [1, 1]``), to broadcast against ``G + [M, 4]`` boxes.
     """
-    crop = geom.crop.to(device=ref.device, dtype=ref.dtype)
-    out = geom.out_size.to(device=ref.device, dtype=ref.dtype)
-    flip = geom.flip.to(ref.device)[..., None]
-    if box_dim:
-        crop, out = crop[..., None, :], out[..., None, :]
-        flip = flip[..., None, :]
+    crop = geom.crop.to(device=ref.device, dtype=ref.dtype)[..., None, :]
+    out = geom.out_size.to(device=ref.device, dtype=ref.dtype)[..., None, :]
+    flip = geom.flip.to(ref.device)[..., None, None]
     idx = [0, 1, 0, 1]
     size = crop[..., 2:] - crop[..., :2]
     return crop[..., idx], size[..., idx], out[..., idx], flip
@@ -343,7 +340,7 @@ def src_to_view(boxes: Tensor, geom: ViewGeometry) -> Tensor:
     Returns:
         Tensor: ``G + [M, 4]`` boxes in view pixels, ``x1 <= x2`` kept.
     """
-    origin, size, out, flip = _params(geom, boxes, box_dim=True)
+    origin, size, out, flip = _params(geom, boxes)
     return _mirror((boxes - origin) * out / size, out, flip)
 
 
@@ -357,7 +354,7 @@ def view_to_src(boxes: Tensor, geom: ViewGeometry) -> Tensor:
     Returns:
         Tensor: ``G + [M, 4]`` boxes in source pixels.
     """
-    origin, size, out, flip = _params(geom, boxes, box_dim=True)
+    origin, size, out, flip = _params(geom, boxes)
     return _mirror(boxes, out, flip) * size / out + origin
 
 
@@ -441,7 +438,8 @@ def inside_view(boxes: Tensor,
         Tensor: ``G + [M]`` bool.
     """
     v = src_to_view(boxes, geom)
-    out = geom.out_size.to(device=boxes.device, dtype=boxes.dtype)[..., None, :]
+    out = geom.out_size.to(device=boxes.device, dtype=boxes.dtype)
+    out = out[..., None, :]
     far = v[..., 2:] <= out if end_inclusive else v[..., 2:] < out
     return (v[..., :2] >= 0).all(-1) & far.all(-1)
 

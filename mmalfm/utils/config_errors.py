@@ -27,11 +27,22 @@ def _known_names(scope: str, registry_name: str) -> List[str]:
     root = next((reg for reg in vars(roots).values()
                  if isinstance(reg, Registry) and reg.name == registry_name),
                 None)
+    if root is None:
+        return []
+    # The scope's own registry and its ancestors need no prefix.
+    unprefixed = set()
+    node = root._search_child(scope)
+    while node is not None:
+        unprefixed.add(id(node))
+        node = node.parent
     names: List[str] = []
-    stack = [root] if root is not None else []
+    stack, seen = [root], set()  # mmalfm's registries are indexed twice.
     while stack:
         reg = stack.pop()
-        prefix = '' if reg.scope in ('mmengine', scope) else f'{reg.scope}.'
+        if id(reg) in seen:
+            continue
+        seen.add(id(reg))
+        prefix = '' if id(reg) in unprefixed else f'{reg.scope}.'
         names += [prefix + key for key in reg.module_dict]
         stack += list(reg.children.values())
     return names

@@ -1,0 +1,4 @@
+# byol_tiny, killed right after the checkpoint of iteration 2 is written.
+_base_ = ['./byol_tiny.py']
+custom_imports = dict(imports=['mmalfm_test_plugins'])
+custom_hooks = [dict(type='InterruptAtIterHook', iteration=2)]

@@ -1,0 +1,3 @@
+# byol_tiny with a typo in the algorithm type.
+_base_ = ['./byol_tiny.py']
+model = dict(type='BYOLL')

@@ -1,0 +1,187 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""End-to-end tests of tools/train.py and tools/dist_train.sh on CPU."""
+import os
+import os.path as osp
+import shutil
+import socket
+
+import pytest
+import torch
+from conftest import PYTHON, REPO, TEST_DATA, load_tool, run_tool
+
+CONFIGS = osp.join(TEST_DATA, 'configs')
+
+
+def _train(config: str, work_dir, data_root: str, *extra, check=True):
+    return run_tool([
+        PYTHON, 'tools/train.py',
+        osp.join(CONFIGS, config), '--work-dir',
+        str(work_dir), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}/coco/', *extra
+    ], check=check)
+
+
+def _load(path):
+    # Our own checkpoints load with weights_only=True (mmalfm allow-list).
+    import mmalfm  # noqa: F401
+    from mmalfm.utils import safe_load
+    return safe_load(str(path), map_location='cpu')
+
+
+def _assert_state_equal(a, b, what):
+    """Bit-identical nested states (tensors compared with torch.equal)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor), what
+        assert a.dtype == b.dtype and a.shape == b.shape, what
+        assert torch.equal(a, b), f'{what} differs'
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), what
+        for key in a:
+            _assert_state_equal(a[key], b[key], f'{what}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), what
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_state_equal(x, y, f'{what}[{i}]')
+    else:
+        assert a == b, f'{what}: {a!r} != {b!r}'
+
+
+def test_resume_is_bit_identical(tiny_demo_data, tmp_path):
+    """N iterations in one go == N/2, killed, --resume, to N."""
+    whole, split = tmp_path / 'whole', tmp_path / 'split'
+    _train('byol_tiny.py', whole, tiny_demo_data)
+
+    killed = _train(
+        'byol_tiny_interrupted.py', split, tiny_demo_data, check=False)
+    assert killed.returncode == 3, killed.stderr[-3000:]
+    assert (split / 'iter_2.pth').exists()
+    assert not (split / 'iter_4.pth').exists()
+
+    resumed = _train('byol_tiny.py', split, tiny_demo_data, '--resume')
+    assert 'Advance dataloader 2 steps' in resumed.stdout + resumed.stderr
+
+    ckpt_whole = _load(whole / 'iter_4.pth')
+    ckpt_split = _load(split / 'iter_4.pth')
+    assert ckpt_split['meta']['iter'] == ckpt_whole['meta']['iter'] == 4
+    # Online and EMA target weights, BN statistics, LARS momentum buffers,
+    # and the LR schedulers' states.
+    assert any(k.startswith('target_net.') for k in ckpt_whole['state_dict'])
+    _assert_state_equal(ckpt_whole['state_dict'], ckpt_split['state_dict'],
+                        'state_dict')
+    _assert_state_equal(ckpt_whole['optimizer'], ckpt_split['optimizer'],
+                        'optimizer')
+    _assert_state_equal(ckpt_whole['param_schedulers'],
+                        ckpt_split['param_schedulers'], 'param_schedulers')
+    # The runs really did train: weights moved away from the resumed start.
+    start = _load(split / 'iter_2.pth')['state_dict']
+    key = 'backbone.conv1.weight'
+    assert not torch.equal(start[key], ckpt_whole['state_dict'][key])
+
+
+def test_resume_from_explicit_checkpoint(tiny_demo_data, tmp_path):
+    """`--resume PATH` resumes from that file, not the latest one."""
+    work = tmp_path / 'run'
+    _train('byol_tiny.py', work, tiny_demo_data)
+    first = _load(work / 'iter_4.pth')
+    shutil.copy(work / 'iter_2.pth', tmp_path / 'keep.pth')
+    other = tmp_path / 'other'
+    proc = _train('byol_tiny.py', other, tiny_demo_data, '--resume',
+                  str(tmp_path / 'keep.pth'))
+    assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
+    _assert_state_equal(first['state_dict'],
+                        _load(other / 'iter_4.pth')['state_dict'],
+                        'state_dict')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_dist_train_two_gloo_processes(tiny_demo_data, tmp_path):
+    """tools/dist_train.sh with 2 CPU processes: gloo, SyncBN -> BN, and the
+    two ranks end with identical weights."""
+    env_path = osp.dirname(PYTHON) + os.pathsep + os.environ.get('PATH', '')
+    os.environ['PATH'] = env_path  # dist_train.sh runs `python`
+    os.environ['PORT'] = str(_free_port())
+    try:
+        proc = run_tool([
+            'bash', 'tools/dist_train.sh',
+            osp.join(CONFIGS, 'byol_tiny_dump_params.py'), '2',
+            '--work-dir', str(tmp_path), '--cfg-options',
+            f'train_dataloader.dataset.data_root={tiny_demo_data}/coco/',
+            'train_cfg.max_iters=3'
+        ])
+    finally:
+        os.environ.pop('PORT')
+    log = proc.stdout + proc.stderr
+    assert 'gloo backend' in log
+    assert 'SyncBN layers fall back to BN' in log
+    rank0 = torch.load(tmp_path / 'params_rank0.pth', weights_only=True)
+    rank1 = torch.load(tmp_path / 'params_rank1.pth', weights_only=True)
+    assert rank0.keys() == rank1.keys() and len(rank0) > 0
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    assert (tmp_path / 'iter_2.pth').exists()
+
+
+def test_typo_in_module_type_names_type_and_config(tiny_demo_data, tmp_path):
+    proc = _train('byol_tiny_typo.py', tmp_path, tiny_demo_data, check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-3:]
+    text = '\n'.join(last)
+    assert 'ConfigTypeError' in text
+    assert 'byol_tiny_typo.py' in text
+    assert "'BYOLL'" in text
+    assert "Did you mean 'BYOL'" in text
+
+
+class TestMergeArgs:
+    """Command-line options folded into the config (no training)."""
+
+    train = load_tool('tools/train.py')
+
+    def _cfg(self, *argv):
+        from mmengine.config import Config
+        args = self.train.parse_args(
+            [osp.join(REPO, 'configs/byol/byol_resnet18_1xb16-10e_demo.py'),
+             *argv])
+        return self.train.merge_args(Config.fromfile(args.config), args)
+
+    def test_defaults(self):
+        cfg = self._cfg()
+        assert cfg.work_dir == osp.join('./work_dirs',
+                                        'byol_resnet18_1xb16-10e_demo')
+        assert cfg.resume is False and cfg.launcher == 'none'
+
+    def test_resume_auto_and_path(self):
+        cfg = self._cfg('--resume')
+        assert cfg.resume is True and cfg.load_from is None
+        cfg = self._cfg('--resume', 'x/iter_2.pth')
+        assert cfg.resume is True and cfg.load_from == 'x/iter_2.pth'
+
+    def test_amp_and_auto_scale_lr(self):
+        cfg = self._cfg('--amp', '--auto-scale-lr')
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+        assert cfg.optim_wrapper.loss_scale == 'dynamic'
+        assert cfg.auto_scale_lr == dict(base_batch_size=16, enable=True)
+
+    def test_cfg_options_and_work_dir(self):
+        cfg = self._cfg('--work-dir', 'w', '--cfg-options',
+                        'train_dataloader.batch_size=3',
+                        'model.backbone.depth=34')
+        assert cfg.work_dir == 'w'
+        assert cfg.train_dataloader.batch_size == 3
+        assert cfg.model.backbone.depth == 34
+
+    def test_auto_scale_lr_needs_base_batch_size(self):
+        from mmengine.config import Config
+        args = self.train.parse_args([
+            osp.join(REPO, 'configs/byol/byol_resnet18_1xb16-10e_demo.py'),
+            '--auto-scale-lr'
+        ])
+        cfg = Config.fromfile(args.config)
+        cfg._cfg_dict.pop('auto_scale_lr')
+        with pytest.raises(KeyError, match='base_batch_size'):
+            self.train.merge_args(cfg, args)
