@@ -27,8 +27,14 @@ demo: demo-data
 	@$(PYTHON) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR)/byol
 	@echo "[demo] done. Logs, config dump and checkpoints: $(DEMO_DIR)/byol (latest: $$(cat $(DEMO_DIR)/byol/last_checkpoint))"
 
+# pytest exits 5 when it collects nothing: fine for a filtered run
+# (`make test PYTEST_ARGS='-k foo'`), a failure for the whole suite.
 test: setup
-	@$(PYTHON) -m pytest $(PYTEST_ARGS)
+	@$(PYTHON) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then \
+		if [ -n "$(PYTEST_ARGS)" ]; then echo "[test] no test matched PYTEST_ARGS='$(PYTEST_ARGS)'"; exit 0; fi; \
+		echo "[test] error: pytest collected no tests at all (exit 5)"; exit 1; \
+	fi; exit $$rc
 
 clean:
 	rm -rf work_dirs .pytest_cache
