@@ -7,6 +7,12 @@ a prefix and MMDetection's with ``mmdet.``. Each registry knows where its
 modules live (``locations``): the first lookup imports them, so building
 ``type='mmalfm.SoCo'`` from an MMDetection config works as soon as ``mmalfm``
 has been imported (``custom_imports=dict(imports=['mmalfm'])``).
+
+MMEngine builds a looked-up class under the *caller's* default scope, so a
+composite module that builds its children by name (MMPretrain's ``BYOL``
+builds ``'SelfSupDataPreprocessor'``, ``'ResNet'``...) needs
+``_scope_='mmalfm'`` next to its ``type`` in a foreign-scope config; leaf
+modules (datasets, transforms, losses, hooks) do not.
 """
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
@@ -46,6 +52,20 @@ __all__ = [
 SCOPE = 'mmalfm'
 
 
+class _MmalfmRegistry(Registry):
+    """A Registry whose own-scope keys (``'mmalfm.BYOL'`` looked up while the
+    default scope is ``mmalfm``) also search the parent registries, as
+    unprefixed keys do. MMEngine skips the parents for such keys."""
+
+    def get(self, key: str):
+        obj = super().get(key)
+        if obj is None:
+            scope, real_key = self.split_scope_key(key)
+            if scope == self._scope:
+                obj = super().get(real_key)
+        return obj
+
+
 def _child(name: str, parent: Registry, locations: list) -> Registry:
     """A registry of the ``mmalfm`` scope under MMPretrain's ``parent``.
 
@@ -57,7 +77,8 @@ def _child(name: str, parent: Registry, locations: list) -> Registry:
     scope: the tree and unprefixed look-ups are unchanged, and
     ``type='mmalfm.<Name>'`` works from every scope.
     """
-    registry = Registry(name, parent=parent, scope=SCOPE, locations=locations)
+    registry = _MmalfmRegistry(
+        name, parent=parent, scope=SCOPE, locations=locations)
     root = registry._get_root_registry()
     root._children.setdefault(SCOPE, registry)
     return registry

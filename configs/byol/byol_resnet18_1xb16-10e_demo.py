@@ -89,3 +89,4 @@ default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=5, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=16)
+custom_hooks = [dict(type='RepresentationHealthHook', interval=5)]

@@ -57,6 +57,10 @@ def _numpy_globals() -> List[Any]:
     return found
 
 
+#: HistoryBuffer's built-in statistics (``HistoryBuffer._set_default_statistics``).
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """The only ``getattr`` MMEngine checkpoints need.
 
@@ -64,16 +68,31 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     (``HistoryBuffer.min``, ...), which Python writes as
     ``getattr(HistoryBuffer, 'min')``. Allow-listing the builtin ``getattr``
     would expose every attribute of every allowed object, so this stand-in
-    resolves exactly those methods and refuses anything else.
+    resolves exactly the public statistics methods of ``HistoryBuffer`` (the
+    built-in ones and those added with ``register_statistics``) and refuses
+    anything else (``__init__``, ``__class__``, ``update``, ...).
     """
-    if obj is HistoryBuffer and callable(
-            HistoryBuffer._statistics_methods.get(name,
-                                                  getattr(HistoryBuffer, name,
-                                                          None))):
+    allowed = set(_HISTORY_BUFFER_STATISTICS) | {
+        key for key in HistoryBuffer._statistics_methods
+        if not key.startswith('_')
+    }
+    if obj is HistoryBuffer and name in allowed and hasattr(obj, name):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f'GLOBAL builtins.getattr is only allowed on HistoryBuffer methods, '
-        f'not on {obj!r}.{name}')
+        'GLOBAL builtins.getattr is only allowed for the statistics methods '
+        f'of HistoryBuffer, not for {obj!r}.{name}')
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()`` as pickled (protocol 2) for an empty NumPy buffer.
+
+    ``bytes(n)`` would allocate ``n`` bytes, so only the no-argument call
+    is allowed.
+    """
+    if args:
+        raise pickle.UnpicklingError(
+            'GLOBAL builtins.bytes is only allowed without arguments')
+    return b''
 
 
 def safe_checkpoint_globals() -> List[Any]:
@@ -85,8 +104,10 @@ def safe_checkpoint_globals() -> List[Any]:
         list: Objects and ``(object, 'pickled.name')`` aliases for
         :func:`torch.serialization.add_safe_globals`.
     """
-    return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
-            ] + _numpy_globals()
+    return [
+        HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+        (_empty_bytes, 'builtins.bytes')
+    ] + _numpy_globals()
 
 
 _UNSUPPORTED = re.compile(r'GLOBAL ([\w.]+)')
@@ -113,10 +134,11 @@ def safe_load(filename: str,
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
+    # Process-wide, not a `safe_globals` context: leaving such a context
+    # would remove the allow-list that `import mmalfm` installed.
+    register_safe_checkpoint_globals()
     try:
-        with torch.serialization.safe_globals(safe_checkpoint_globals()):
-            return loader(filename, map_location=map_location,
-                          weights_only=True)
+        return loader(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         match = _UNSUPPORTED.search(str(err))
         what = match.group(1) if match else 'an unsupported object'

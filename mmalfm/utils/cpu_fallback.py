@@ -31,11 +31,15 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> bool:
     """
     if torch.cuda.is_available() or not distributed:
         return False
-    env_cfg = cfg.setdefault('env_cfg', {})
-    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    # Assign, not `setdefault`: ConfigDict.setdefault stores a converted copy
+    # and returns the original, so an in-place update would be lost.
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+    cfg.env_cfg = env_cfg
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    if wrapper.get('type', 'MMDistributedDataParallel') not in (
-            'MMDistributedDataParallel', 'GlooDistributedDataParallel'):
+    wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
+    if wrapper_type.split('.')[-1] not in ('MMDistributedDataParallel',
+                                           'GlooDistributedDataParallel'):
         raise ValueError(
             f'model_wrapper_cfg.type={wrapper["type"]!r} cannot run without '
             'CUDA; use MMDistributedDataParallel (default) on CPU.')
