@@ -11,10 +11,9 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from mmalfm.registry import DATASETS
+from .proposals.io import read_proposal_file
 
-__all__ = ['ProposalDataset', 'load_proposal_file', 'PROPOSAL_FORMAT']
-
-PROPOSAL_FORMAT = 'mmalfm-proposals'
+__all__ = ['ProposalDataset']
 
 
 def _norm_key(path: str) -> str:
@@ -23,50 +22,6 @@ def _norm_key(path: str) -> str:
     while path.startswith('./'):
         path = path[2:]
     return path.lstrip('/')
-
-
-def load_proposal_file(path: str,
-                       backend_args: Optional[dict] = None
-                       ) -> Tuple[Dict[str, Any], str]:
-    """Read a proposal file (either format of :class:`ProposalDataset`).
-
-    Args:
-        path (str): The JSON file.
-        backend_args (dict, optional): mmengine file backend arguments.
-
-    Returns:
-        tuple[dict, str]: ``{key: list of boxes}`` and the box format
-        (``'xywh'`` or ``'xyxy'``).
-    """
-    data = mmengine.load(path, file_format='json', backend_args=backend_args)
-    if not isinstance(data, dict):
-        raise ValueError(f'Proposal file {path!r} must hold a JSON object, '
-                         f'got {type(data).__name__}')
-    if data.get('format') == PROPOSAL_FORMAT:
-        if data.get('version') != 1:
-            raise ValueError(f'Proposal file {path!r} has version '
-                             f'{data.get("version")!r}; this mmalfm reads '
-                             'version 1')
-        box_format = data.get('box_format', 'xywh')
-        if box_format not in ('xywh', 'xyxy'):
-            raise ValueError(f'Proposal file {path!r}: box_format must be '
-                             f'"xywh" or "xyxy", got {box_format!r}')
-        images = data.get('images')
-        if not isinstance(images, dict):
-            raise ValueError(f'Proposal file {path!r} has no "images" object')
-        return images, box_format
-    if 'format' in data or 'images' in data:
-        raise ValueError(
-            f'Proposal file {path!r} is neither an "{PROPOSAL_FORMAT}" file '
-            '(its "format" key is wrong) nor a SoCo file '
-            '({"basename": [[x, y, w, h], ...]})')
-    bad = next((k for k, v in data.items() if not isinstance(v, list)), None)
-    if bad is not None:
-        raise ValueError(
-            f'Proposal file {path!r} is neither an "{PROPOSAL_FORMAT}" file '
-            '(no "format" key) nor a SoCo file ({"basename": [[x, y, w, h], '
-            f'...]}}): the value of {bad!r} is not a list')
-    return data, 'xywh'  # SoCo's legacy file
 
 
 def _stem(path: str) -> str:
@@ -108,31 +63,23 @@ class _Joiner:
         return self.images.get(key) if key is not None else None
 
 
-def _flat_xyxy(per_image: List[Optional[list]], box_format: str,
-               path: str) -> Tuple[np.ndarray, np.ndarray]:
+def _flat_xyxy(per_image: List[Optional[np.ndarray]],
+               box_format: str) -> Tuple[np.ndarray, np.ndarray]:
     """All images' boxes as one ``[T, 4]`` float32 xyxy array.
 
     Args:
-        per_image (list): Per image, a list of 4-number boxes or None.
+        per_image (list): Per image, an ``[n, 4]`` array as stored in the
+            file, or None when the file has no entry for the image.
         box_format (str): ``'xywh'`` or ``'xyxy'``.
-        path (str): The proposal file (messages).
 
     Returns:
         tuple[np.ndarray, np.ndarray]: boxes ``[T, 4]`` and the ``[N]`` int64
         number of boxes of each image.
     """
-    lists = [b or [] for b in per_image]
-    lengths = np.array([len(b) for b in lists], dtype=np.int64)
-    flat = [box for boxes in lists for box in boxes]
-    try:
-        arr = np.array(flat, dtype=np.float32).reshape(len(flat), -1)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'Proposal file {path!r}: every box must be a list '
-                         f'of 4 numbers ({e})') from e
-    if flat and arr.shape[1] != 4:
-        raise ValueError(f'Proposal file {path!r}: boxes must have 4 '
-                         f'numbers, got {arr.shape[1]}')
-    arr = arr.reshape(-1, 4)
+    arrays = [np.zeros((0, 4)) if b is None else b for b in per_image]
+    lengths = np.array([len(b) for b in arrays], dtype=np.int64)
+    arr = np.concatenate(arrays, axis=0).astype(np.float32) if arrays \
+        else np.zeros((0, 4), np.float32)
     if box_format == 'xywh':  # continuous corners: (x, y, x + w, y + h)
         arr = np.concatenate([arr[:, :2], arr[:, :2] + arr[:, 2:]], axis=1)
     return arr, lengths
@@ -250,14 +197,14 @@ class ProposalDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         """Join the wrapped dataset's items with the proposal file."""
         items, prefix, source = self._image_items()
-        images, box_format = load_proposal_file(self.proposal_file,
-                                                self.backend_args)
+        record = read_proposal_file(self.proposal_file, self.backend_args)
+        images, box_format = record['images'], record['box_format']
         joiner = _Joiner(images)
         found = [joiner.get(self._relative(it['img_path'], prefix))
                  for it in items]
         del images, joiner
         self._check_found(found, source)
-        boxes, lengths = _flat_xyxy(found, box_format, self.proposal_file)
+        boxes, lengths = _flat_xyxy(found, box_format)
         del found
         owner = np.repeat(np.arange(len(items)), lengths)
         boxes, keep = self._clean(boxes, self._image_sizes(items)[owner])

@@ -155,7 +155,7 @@ def test_bad_files_and_configs(root):
             dataset=_inner(root),
             proposal_file=_write(
                 root, _new_format({rel: [[1, 2, 3]] for rel in IMAGES})))
-    with pytest.raises(ValueError, match='nor a SoCo file'):
+    with pytest.raises(ValueError, match='nor a SoCo proposal file'):
         ProposalDataset(serialize_data=False, dataset=_inner(root),
                         proposal_file=_write(root, {'x1': 3}))
     with pytest.raises(ValueError, match='pipeline on ProposalDataset'):

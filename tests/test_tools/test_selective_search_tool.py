@@ -1,0 +1,211 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""Tests for ``tools/data/selective_search.py`` (offline proposals CLI)."""
+import glob
+import json
+import os.path as osp
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import PYTHON, load_tool, run_tool
+
+from mmalfm.datasets.proposals import load_proposals
+
+ss_tool = load_tool('tools/data/selective_search.py')
+# make the worker function picklable by reference, as it is when the tool
+# runs as a script (``__main__``)
+sys.modules.setdefault(ss_tool.__name__, ss_tool)
+
+
+def _main(capsys, *argv) -> str:
+    """Run the tool in this process; return its stdout."""
+    assert ss_tool.main([str(a) for a in argv]) == 0
+    return capsys.readouterr().out
+
+
+def _read(path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _shard_paths(folder) -> list:
+    """Image keys of each shard file, in shard order."""
+    out = []
+    for name in sorted(glob.glob(osp.join(folder, 'part-*.jsonl'))):
+        with open(name) as f:
+            out.append([json.loads(line)['path'] for line in f])
+    return out
+
+
+@pytest.fixture
+def folder(tiny_demo_data, tmp_path) -> Path:
+    """``a/`` with two demo images; ``b/`` is added by the tests."""
+    root = tmp_path / 'imgs'
+    (root / 'a').mkdir(parents=True)
+    src = sorted((Path(tiny_demo_data) / 'coco' / 'train2017').glob('*.jpg'))
+    for name in src[:2]:
+        shutil.copy(name, root / 'a' / name.name)
+    return root
+
+
+def _add_b(root: Path, tiny_demo_data: str) -> None:
+    """One more demo image, a flat 30x30 image (no proposal survives the
+    filter) and an unreadable file."""
+    (root / 'b').mkdir()
+    src = sorted((Path(tiny_demo_data) / 'coco' / 'train2017').glob('*.jpg'))
+    shutil.copy(src[2], root / 'b' / src[2].name)
+    cv2.imwrite(str(root / 'b' / 'flat.png'),
+                np.full((30, 30, 3), 128, np.uint8))
+    (root / 'b' / 'bad.jpg').write_text('this is not an image')
+
+
+def test_resume_skips_done_images_and_equals_fresh_run(
+        folder, tiny_demo_data, tmp_path, capsys):
+    out = tmp_path / 'props.json'
+    shards = tmp_path / 'props.json.parts'
+    # "killed" run: only the first two images existed
+    log = _main(capsys, folder, out, '--nproc', 2)
+    assert 'skipped 0 done, 2 to process' in log
+    first = _read(out)
+    assert sorted(first['images']) == sorted(
+        f'a/{p.name}' for p in (folder / 'a').iterdir())
+
+    _add_b(folder, tiny_demo_data)
+    log = _main(capsys, folder, out, '--nproc', 2)
+    assert '5 images: skipped 2 done, 3 to process' in log
+    # the two finished images were not recomputed: the new shard holds only
+    # the three new images
+    parts = _shard_paths(shards)
+    assert len(parts) == 2
+    assert sorted(parts[0]) == sorted(first['images'])
+    assert sorted(parts[1]) == ['b/000003.jpg', 'b/bad.jpg', 'b/flat.png']
+    resumed = _read(out)
+    for key, boxes in first['images'].items():
+        assert resumed['images'][key] == boxes
+
+    # the unreadable file is reported, named, not fatal, not dropped
+    assert list(resumed['failed']) == ['b/bad.jpg']
+    assert resumed['failed']['b/bad.jpg']
+    assert 'b/bad.jpg' not in resumed['images']
+    assert '1 failed' in log
+    # the flat image has no proposal left: kept, empty, listed
+    assert resumed['images']['b/flat.png'] == []
+    assert resumed['empty'] == ['b/flat.png']
+    assert '1 with zero proposals' in log
+    assert resumed['meta']['num_images'] == 5
+    assert resumed['meta']['filter'] == 'ratio3size0308post'
+
+    # a restart retries only the failed image
+    log = _main(capsys, folder, out, '--nproc', 2)
+    assert 'skipped 4 done, 1 to process' in log
+    assert _read(out) == resumed
+
+    # a fresh run (as a script, in a subprocess) gives the same file
+    fresh = tmp_path / 'fresh.json'
+    proc = run_tool([
+        PYTHON, 'tools/data/selective_search.py',
+        str(folder),
+        str(fresh), '--nproc', '2', '--throughput'
+    ])
+    assert 'skipped 0 done, 5 to process' in proc.stdout
+    assert 'images/s per process' in proc.stdout
+    assert _read(fresh) == resumed
+    # and what the dataset reads back
+    loaded = load_proposals(str(fresh))
+    assert set(loaded) == {'a/000001.jpg', 'a/000002.jpg', 'b/000003.jpg',
+                           'b/flat.png'}
+    for key, boxes in resumed['images'].items():
+        xywh = np.asarray(boxes, np.float32).reshape(-1, 4)
+        np.testing.assert_array_equal(loaded[key][:, :2], xywh[:, :2])
+        np.testing.assert_array_equal(loaded[key][:, 2:],
+                                      xywh[:, :2] + xywh[:, 2:])
+
+
+def test_shards_with_other_parameters_are_refused(folder, tmp_path, capsys):
+    out = tmp_path / 'props.json'
+    _main(capsys, folder, out, '--nproc', 1)
+    with pytest.raises(SystemExit, match='other parameters'):
+        ss_tool.main([str(folder), str(out), '--filter', 'none'])
+
+
+def test_coco_json_source(folder, tmp_path, capsys):
+    names = sorted(p.name for p in (folder / 'a').iterdir())
+    coco = dict(images=[
+        dict(id=2, file_name=f'a/{names[1]}', width=1, height=1),
+        dict(id=1, file_name=f'a/{names[0]}', width=1, height=1),
+    ], annotations=[], categories=[])
+    ann = tmp_path / 'instances.json'
+    ann.write_text(json.dumps(coco))
+    out = tmp_path / 'props.json'
+    with pytest.raises(SystemExit):
+        ss_tool.parse_args([str(ann), str(out)])  # no --img-prefix
+    assert '--img-prefix is required' in capsys.readouterr().err
+    _main(capsys, ann, out, '--img-prefix', folder, '--nproc', 1,
+          '--filter', 'none')
+    result = _read(out)
+    assert list(result['images']) == [f'a/{n}' for n in names]  # by id
+    assert all(len(b) > 0 for b in result['images'].values())
+    assert result['meta']['filter'] == 'none'
+
+
+def test_max_side_maps_boxes_to_original_pixels():
+    # 2x nearest upscale of flat rectangles: INTER_AREA brings it back
+    # exactly, so the search sees the small image and the boxes must come
+    # back as the rectangles of the large one
+    small = np.full((60, 80, 3), (40, 90, 200), np.uint8)
+    small[10:40, 5:45] = (230, 40, 30)
+    big = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+    cfg = dict(
+        implementation='skimage',
+        scale=300,
+        sigma=0.9,
+        min_size=100,
+        colour_hist='soco',
+        neighbours='adjacency',
+        max_side=80)
+    boxes = set(map(tuple, ss_tool.propose(big, cfg).tolist()))
+    assert (0, 0, 159, 119) in boxes  # whole image
+    assert (10, 20, 79, 59) in boxes  # the rectangle, x 10..89, y 20..79
+    assert (5, 10, 39, 29) not in boxes  # not in small-image pixels
+    assert max(b[0] + b[2] for b in boxes) == 159
+    assert max(b[1] + b[3] for b in boxes) == 119
+
+
+@pytest.mark.skipif(ss_tool.has_opencv_contrib(),
+                    reason='opencv-contrib is installed')
+def test_opencv_fast_without_contrib_explains(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ss_tool.parse_args(
+            [str(tmp_path), str(tmp_path / 'o.json'), '--method',
+             'opencv-fast'])
+    err = capsys.readouterr().err
+    assert 'pip install opencv-contrib-python-headless' in err
+    assert 'NOT equivalent' in err
+
+
+def test_interrupt_keeps_finished_images(folder, tmp_path, capsys,
+                                         monkeypatch):
+    out = tmp_path / 'props.json'
+    real_propose = ss_tool.propose
+    calls = []
+
+    def propose_then_interrupt(img, cfg):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C / SIGTERM while on image 2
+        return real_propose(img, cfg)
+
+    monkeypatch.setattr(ss_tool, 'propose', propose_then_interrupt)
+    argv = [str(folder), str(out), '--nproc', '1', '--flush-every', '100']
+    assert ss_tool.main(argv) == 130
+    assert 'run the same command again to resume' in capsys.readouterr().err
+    assert not out.exists()
+    assert _shard_paths(str(out) + '.parts') == [['a/000001.jpg']]
+
+    monkeypatch.setattr(ss_tool, 'propose', real_propose)
+    log = _main(capsys, *argv)
+    assert 'skipped 1 done, 1 to process' in log
+    assert sorted(_read(out)['images']) == ['a/000001.jpg', 'a/000002.jpg']
