@@ -6,12 +6,11 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.dataset import BaseDataset
-from mmengine.logging import MessageHub
 from PIL import Image
 
 from mmalfm.datasets.transforms import CorruptImageError, LoadImageWithCheck
 from mmalfm.datasets.transforms import loading
-from mmalfm.datasets.transforms.loading import SKIPPED_KEY, to_uint8_bgr
+from mmalfm.datasets.transforms.loading import to_uint8_bgr
 
 
 @pytest.fixture(autouse=True)
@@ -135,9 +134,28 @@ def test_skip_returns_none_warns_once_and_counts(tmp_path, monkeypatch):
     assert t(dict(img_path=path)) is None
     assert t(dict(img_path=path)) is None
     assert len(logged) == 1 and path in logged[0]  # one warning per file
-    assert LoadImageWithCheck.num_skipped == 2
+    assert LoadImageWithCheck.skipped_count() == 2
     assert LoadImageWithCheck.skipped_files == {path}
-    assert MessageHub.get_current_instance().get_info(SKIPPED_KEY) == 2
+
+
+def test_skip_count_is_shared_with_forked_workers(tmp_path):
+    """Skips in forked dataloader workers reach the main process."""
+    import multiprocessing as mp
+    path = _write(tmp_path / 't.jpg', _truncated_jpeg())
+
+    def load_twice():
+        t = LoadImageWithCheck()
+        t(dict(img_path=path))
+        t(dict(img_path=path))
+
+    LoadImageWithCheck.reset_skip_counter()
+    procs = [mp.get_context('fork').Process(target=load_twice)
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    assert LoadImageWithCheck.skipped_count() == 4
 
 
 def test_missing_file_always_raises(tmp_path):

@@ -3,10 +3,7 @@
 import glob
 import json
 import math
-import multiprocessing
 import os.path as osp
-import sys
-import types
 from types import SimpleNamespace
 
 import pytest
@@ -20,10 +17,9 @@ from torch.utils.data import Dataset
 
 import mmalfm  # noqa: F401  (registries)
 from mmalfm.engine.hooks import RepresentationHealthHook
-from mmalfm.engine.hooks.representation_health import (SKIP_COUNTER_MODULE,
-                                                       embedding_stats,
-                                                       pair_stats,
-                                                       read_skip_counter)
+from mmalfm.datasets.transforms import LoadImageWithCheck
+from mmalfm.engine.hooks.representation_health import (embedding_stats,
+                                                       pair_stats)
 from mmalfm.registry import HOOKS
 
 KEYS = ('std', 'eff_rank', 'mean_cos')
@@ -109,28 +105,6 @@ def test_pair_stats():
     assert pair_stats(dict(pos_pairs=torch.tensor(5)),
                       batch_size=2) == dict(num_pos=2.5)
     assert pair_stats(dict(embeddings=torch.eye(2))) == {}
-
-
-def test_skip_counter(monkeypatch):
-    fake = types.ModuleType('fake_loading')
-
-    class LoadImageSafely:
-        num_skipped = 3
-
-    LoadImageSafely.__module__ = 'fake_loading'
-    fake.LoadImageSafely = LoadImageSafely
-    monkeypatch.setitem(sys.modules, 'fake_loading', fake)
-    assert read_skip_counter('fake_loading') == 3
-    # A plain int counts one process only: not for dataloader workers.
-    assert read_skip_counter('fake_loading', shared_only=True) is None
-    # Shared-memory counters (updated by dataloader workers) are.
-    LoadImageSafely.num_skipped = multiprocessing.Value('i', 7)
-    assert read_skip_counter('fake_loading') == 7
-    assert read_skip_counter('fake_loading', shared_only=True) == 7
-    # Classes imported into the module from elsewhere are not searched.
-    LoadImageSafely.__module__ = 'elsewhere'
-    assert read_skip_counter('fake_loading') is None
-    assert read_skip_counter('mmalfm.no_such_module') is None
 
 
 def test_registered_and_validated():
@@ -290,20 +264,12 @@ def _log_once(runner):
 
 
 def test_skipped_images_logged(monkeypatch):
-    fake = types.ModuleType(SKIP_COUNTER_MODULE)
-    fake.num_skipped = 5
-    monkeypatch.setitem(sys.modules, SKIP_COUNTER_MODULE, fake)
-    logged = _log_once(_skip_runner('test_health_skipped', 0))
+    monkeypatch.setattr(LoadImageWithCheck, 'skipped_count',
+                        classmethod(lambda cls: 5))
+    logged = _log_once(_skip_runner('test_health_skipped', 2))
     assert logged['train/health/skipped_images'].current() == 5
     # Nothing else is known about this model.
     assert 'train/health/std' not in logged
-    # With workers, a per-process int would read a wrong 0: left out ...
-    logged = _log_once(_skip_runner('test_health_skipped_w', 2))
-    assert 'train/health/skipped_images' not in logged
-    # ... but a shared-memory counter is logged.
-    fake.num_skipped = multiprocessing.Value('i', 9)
-    logged = _log_once(_skip_runner('test_health_skipped_v', 2))
-    assert logged['train/health/skipped_images'].current() == 9
 
 
 # --------------------------------------------------------------------------

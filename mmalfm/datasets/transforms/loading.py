@@ -9,14 +9,14 @@ warning nobody reads). :class:`LoadImageWithCheck` turns every image into an
 8-bit, 3-channel array and refuses truncated files explicitly.
 """
 import logging
-import threading
+import multiprocessing
 from typing import Dict, Optional, Set
 
 import cv2
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmengine.logging import MessageHub, print_log
+from mmengine.logging import print_log
 
 from mmalfm.registry import TRANSFORMS
 
@@ -30,8 +30,6 @@ _TAIL_BYTES = 1024
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
-#: MessageHub key of the per-process count of skipped images.
-SKIPPED_KEY = 'mmalfm/skipped_images'
 
 _FIX_HINT = ('Re-download or re-encode the file, remove it from the image '
              'list, or set `skip_corrupt=True` in LoadImageWithCheck to skip '
@@ -162,9 +160,10 @@ class LoadImageWithCheck(BaseTransform):
       fetches another image (up to ``max_refetch`` times; in ``test_mode``
       it raises instead).
 
-    Skipped files are counted per process in :attr:`num_skipped` (class
-    attribute, also pushed to the MessageHub info ``'mmalfm/skipped_images'``
-    of the process). With dataloader workers each worker counts its own.
+    Skipped loads are counted in shared memory (:meth:`skipped_count`), so
+    the main process sees the skips of every forked dataloader worker
+    (MMEngine's default ``mp_start_method='fork'``; with ``spawn`` each
+    worker counts its own); ``RepresentationHealthHook`` logs the count.
 
     **Required keys:** ``img_path``. **Added keys:** ``img`` (uint8
     ``[H, W, 3]``), ``img_shape`` and ``ori_shape`` (``(H, W)``).
@@ -180,10 +179,10 @@ class LoadImageWithCheck(BaseTransform):
         backend_args (dict, optional): File backend, as in mmcv.
     """
 
-    #: Skipped (corrupt) loads in this process, and the distinct files.
-    num_skipped: int = 0
+    #: Skipped (corrupt) loads, shared with forked dataloader workers.
+    _num_skipped = multiprocessing.Value('q', 0)
+    #: The distinct files skipped by this process (one warning each).
     skipped_files: Set[str] = set()
-    _lock = threading.Lock()
 
     def __init__(self,
                  to_rgb: bool = False,
@@ -245,8 +244,8 @@ class LoadImageWithCheck(BaseTransform):
     @classmethod
     def _record_skip(cls, path: str) -> None:
         """Count a skipped file and warn once per distinct file."""
-        with cls._lock:
-            cls.num_skipped += 1
+        with cls._num_skipped.get_lock():
+            cls._num_skipped.value += 1
             first = path not in cls.skipped_files
             cls.skipped_files.add(path)
         if first:
@@ -256,14 +255,18 @@ class LoadImageWithCheck(BaseTransform):
                 'remove it to silence this warning.',
                 logger='current',
                 level=logging.WARNING)
-        MessageHub.get_current_instance().update_info(SKIPPED_KEY,
-                                                      cls.num_skipped)
+
+    @classmethod
+    def skipped_count(cls) -> int:
+        """Corrupt images skipped so far, by this process and its forked
+        dataloader workers."""
+        return int(cls._num_skipped.value)
 
     @classmethod
     def reset_skip_counter(cls) -> None:
         """Forget the skipped files (tests, or a new run in one process)."""
-        with cls._lock:
-            cls.num_skipped = 0
+        with cls._num_skipped.get_lock():
+            cls._num_skipped.value = 0
             cls.skipped_files = set()
 
     def __repr__(self) -> str:

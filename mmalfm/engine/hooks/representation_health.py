@@ -64,9 +64,9 @@ Logged scalars (``train/<prefix>/<name>``)
   (off-diagonal of the Gram matrix): 1 when collapsed, about 0 when spread.
 - ``pos_frac``: matched pairs / possible pairs of the batch.
 - ``num_pos``: the mean number of matched pairs per image.
-- ``skipped_images``: the running count of images the loading transform
-  skipped as corrupt, when :mod:`mmalfm.datasets.transforms.loading` exposes a
-  counter (see :data:`SKIP_COUNTER_NAMES`); otherwise not logged.
+- ``skipped_images``: the running count of images
+  :class:`~mmalfm.datasets.transforms.LoadImageWithCheck` skipped as corrupt
+  (kept in shared memory, so forked dataloader workers' skips count).
 
 Cost and distributed training
 -----------------------------
@@ -75,43 +75,25 @@ Everything runs under :func:`torch.no_grad` in float32 on at most
 ``interval`` iterations. The hook uses only the *local* data of each rank and
 performs no collective operation, so it cannot deadlock or desynchronise
 ranks; the logged values are those of rank 0's batch (MMEngine logs rank 0's
-message hub). A skip counter kept in plain Python state (an int class
-attribute) counts only the images of the process that reads it: with
-``num_workers > 0`` the dataloader workers' counts are invisible to the main
-process, so the hook then logs ``skipped_images`` only from a counter in
-shared memory (``multiprocessing.Value``) and otherwise warns once and leaves
-it out rather than log a wrong 0.
+message hub), ``skipped_images`` included.
 
 The logger prints the *latest* value of each scalar at every logging
 iteration, so choose ``interval`` a multiple of the logger's interval for the
 printed values to be those of the printed iteration.
 """
-import importlib
-import logging
 import math
-from numbers import Number
 from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
 
+from mmalfm.datasets.transforms.loading import LoadImageWithCheck
 from mmalfm.registry import HOOKS
 
 DATA_BATCH = Optional[Any]
-
-#: The module whose skip counter becomes ``skipped_images``.
-SKIP_COUNTER_MODULE = 'mmalfm.datasets.transforms.loading'
-#: Attribute names looked up, in order, on that module and then on the classes
-#: it defines. The value may be an int, an object with an int ``value``
-#: (``multiprocessing.Value``) or a callable returning either.
-SKIP_COUNTER_NAMES = ('num_skipped', 'num_skipped_images', 'skipped_images',
-                      'skipped_count', 'skip_count', 'num_corrupt',
-                      'corrupt_count', 'num_skips', 'skipped')
-
 
 def _as_2d(x: Tensor, max_samples: int) -> Tensor:
     """At most ``max_samples`` rows of ``x`` as a float32 ``[N, d]``."""
@@ -223,60 +205,6 @@ def _batch_size(data_batch: DATA_BATCH) -> Optional[int]:
     return None
 
 
-def _counter_value(value: Any) -> Optional[int]:
-    """An int from a counter attribute (int, ``.value`` or callable)."""
-    if callable(value) and not isinstance(value, type):
-        try:
-            value = value()
-        except Exception:  # noqa: BLE001 - an unrelated callable
-            return None
-    if hasattr(value, 'value') and not isinstance(value, Number):
-        value = value.value
-    if isinstance(value, bool) or not isinstance(value, Number):
-        return None
-    return int(value)
-
-
-def read_skip_counter(module_name: str = SKIP_COUNTER_MODULE,
-                      names: Sequence[str] = SKIP_COUNTER_NAMES,
-                      shared_only: bool = False) -> Optional[int]:
-    """The running count of skipped images exposed by ``module_name``.
-
-    Looks up each of ``names`` on the module, then on every class the module
-    defines.
-
-    Args:
-        module_name (str): The module to look in.
-        names (Sequence[str]): The counter attribute names, in order.
-        shared_only (bool): Accept only counters in shared memory (with a
-            ``value``, e.g. ``multiprocessing.Value``), which dataloader
-            workers update for the whole run; a plain int then counts only
-            the reading process and is ignored. Defaults to False.
-
-    Returns:
-        int, optional: The count; None when the module cannot be imported or
-        has no (acceptable) counter.
-    """
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    owners = [module] + [
-        obj for obj in vars(module).values()
-        if isinstance(obj, type) and obj.__module__ == module.__name__
-    ]
-    for name in names:
-        for owner in owners:
-            if name in vars(owner):
-                value = getattr(owner, name)
-                shared = hasattr(value,
-                                 'value') and not isinstance(value, Number)
-                count = _counter_value(value)
-                if count is not None and (shared or not shared_only):
-                    return count
-    return None
-
-
 @HOOKS.register_module()
 class RepresentationHealthHook(Hook):
     """Log collapse and matching diagnostics every ``interval`` iterations.
@@ -318,7 +246,6 @@ class RepresentationHealthHook(Hook):
         self.center_rank = center_rank
         self._handle = None
         self._captured: Optional[Tensor] = None
-        self._warned_workers = False
 
     @staticmethod
     def _unwrap(model: nn.Module) -> nn.Module:
@@ -382,33 +309,8 @@ class RepresentationHealthHook(Hook):
                     embedding_stats(embeddings, self.max_samples,
                                     self.center_rank))
             scalars.update(pair_stats(health, _batch_size(data_batch)))
-        workers = self._num_workers(runner)
-        skipped = read_skip_counter(shared_only=workers > 0)
-        if skipped is not None:
-            scalars['skipped_images'] = skipped
-        elif workers > 0 and not self._warned_workers and read_skip_counter(
-        ) is not None:
-            self._warned_workers = True
-            print_log(
-                f'RepresentationHealthHook: the skip counter of '
-                f'{SKIP_COUNTER_MODULE} is kept per process, and the '
-                f'{workers} dataloader workers that count the skipped images '
-                f'are not this process; skipped_images is not logged (it '
-                f'would read 0). Keep the counter in a multiprocessing.Value '
-                f'to log it with workers, or use num_workers=0.',
-                logger='current',
-                level=logging.WARNING)
+        scalars['skipped_images'] = LoadImageWithCheck.skipped_count()
         return scalars
-
-    @staticmethod
-    def _num_workers(runner) -> int:
-        """The train dataloader's worker processes (0 when unknown)."""
-        try:
-            loader = runner.train_dataloader
-        except Exception:  # noqa: BLE001 - not built, or a stand-in runner
-            return 0
-        workers = getattr(loader, 'num_workers', 0)
-        return workers if isinstance(workers, int) else 0
 
     def after_train(self, runner) -> None:
         self._remove_neck_hook()
