@@ -33,7 +33,8 @@ ALFMRegionSampler      two sets with ``num_regions`` regions inside the
                        boxes of the local patch views [§4.3].
 =====================  ===================================================
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing from abc import abstractmethod
+import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -408,9 +409,59 @@ class CrossCLWindowSampler(BaseRegionSampler):
             info=dict(num_valid=int(valid.sum())))
 
 
+# ------------------------------------------------- regions in an overlap
+class _OverlapRegionSampler(BaseRegionSampler):
+    """Shared by DUPR and ALFM: two views, regions inside their overlap.
+
+    ``O = crop_intersection(g_a, g_b)``. While ``O`` is empty or
+    ``overlap_fraction(g_a, g_b, 'min') < min_overlap`` the sampler asks for
+    new crops (None); on the last attempt it returns two empty sets with
+    ``info['no_overlap'] = True`` (plus :meth:`_empty_info`). Otherwise
+    :meth:`_boxes_in` picks the source boxes inside ``O``; both sets hold
+    them with ids ``0..N-1`` and ``pairs = [(0, 1)]``.
+    """
+
+    views: Tuple[int, int]
+    min_overlap: float
+
+    def _set_views(self, views: Sequence[int]) -> None:
+        if len(views) != 2 or views[0] == views[1]:
+            raise ValueError(f'views must be two different views, got {views}')
+        self.views = tuple(int(v) for v in views)
+
+    def sample(self, geometry: ViewGeometry, img_shape: Tuple[int, int],
+               rng: np.random.Generator, proposals: Optional[np.ndarray],
+               attempt: int, last_attempt: bool) -> Optional[Regions]:
+        _check_views(geometry, self.views, type(self).__name__)
+        a, b = self.views
+        region, ok, frac = _overlap_ok(geometry[a], geometry[b],
+                                       self.min_overlap)
+        if not ok:
+            if not last_attempt:
+                return None
+            return Regions([_empty_set(a), _empty_set(b)], [(0, 1)],
+                           dict(no_overlap=True, overlap=frac,
+                                **self._empty_info()))
+        boxes, info = self._boxes_in(region.to(torch.float64), proposals, rng)
+        ids = np.arange(len(boxes), dtype=np.int64)
+        boxes = _np(boxes)
+        return Regions([RegionSet(a, ids, boxes),
+                        RegionSet(b, ids.copy(), boxes.copy())], [(0, 1)],
+                       dict(no_overlap=False, overlap=frac, **info))
+
+    @abstractmethod
+    def _boxes_in(self, region: Tensor, proposals: Optional[np.ndarray],
+                  rng: np.random.Generator) -> Tuple[Tensor, dict]:
+        """``[N, 4]`` float64 source boxes inside ``region`` and extra info."""
+
+    def _empty_info(self) -> dict:
+        """Extra ``info`` entries of an image without overlap."""
+        return {}
+
+
 # --------------------------------------------------------------------- DUPR
 @TASK_UTILS.register_module()
-class DUPRGridSampler(BaseRegionSampler):
+class DUPRGridSampler(_OverlapRegionSampler):
     """DUPR's patch identities: a grid over the two views' overlap (§3.2).
 
     ``O = crop_intersection(g_a, g_b)``. While ``overlap_fraction(g_a, g_b,
@@ -443,47 +494,28 @@ class DUPRGridSampler(BaseRegionSampler):
                  random_side: Tuple[float, float] = (0.25, 0.5)) -> None:
         if mode not in ('grid', 'random'):
             raise ValueError(f"mode must be 'grid' or 'random', got {mode!r}")
-        if len(views) != 2 or views[0] == views[1]:
-            raise ValueError(f'views must be two different views, got {views}')
+        self._set_views(views)
         rows, cols = (grid, grid) if np.isscalar(grid) else grid
         if rows < 1 or cols < 1 or num_random < 1:
             raise ValueError(f'grid and num_random must be >= 1, got {grid}, '
                              f'{num_random}')
-        self.views = tuple(int(v) for v in views)
         self.grid = (int(rows), int(cols))
         self.min_overlap = float(min_overlap)
         self.mode = mode
         self.num_random = int(num_random)
         self.random_side = _check_range('random_side', random_side)
 
-    def sample(self, geometry: ViewGeometry, img_shape: Tuple[int, int],
-               rng: np.random.Generator, proposals: Optional[np.ndarray],
-               attempt: int, last_attempt: bool) -> Optional[Regions]:
-        _check_views(geometry, self.views, type(self).__name__)
-        a, b = self.views
-        region, ok, frac = _overlap_ok(geometry[a], geometry[b],
-                                       self.min_overlap)
-        if not ok:
-            if not last_attempt:
-                return None
-            return Regions([_empty_set(a), _empty_set(b)], [(0, 1)],
-                           dict(no_overlap=True, overlap=frac))
-        region = region.to(torch.float64)
+    def _boxes_in(self, region: Tensor, proposals: Optional[np.ndarray],
+                  rng: np.random.Generator) -> Tuple[Tensor, dict]:
         if self.mode == 'grid':
-            boxes = grid_in_box(region, self.grid)
-        else:
-            boxes = random_boxes_in(region, self.num_random,
-                                    self.random_side, rng)
-        ids = np.arange(len(boxes), dtype=np.int64)
-        boxes = _np(boxes)
-        return Regions([RegionSet(a, ids, boxes),
-                        RegionSet(b, ids.copy(), boxes.copy())], [(0, 1)],
-                       dict(no_overlap=False, overlap=frac))
+            return grid_in_box(region, self.grid), {}
+        return random_boxes_in(region, self.num_random, self.random_side,
+                               rng), {}
 
 
 # --------------------------------------------------------------------- ALFM
 @TASK_UTILS.register_module()
-class ALFMRegionSampler(BaseRegionSampler):
+class ALFMRegionSampler(_OverlapRegionSampler):
     """ALFM's regions inside the two global views' overlap (§4.3).
 
     ``O = crop_intersection(g_a, g_b)`` must be non-empty with
@@ -531,12 +563,10 @@ class ALFMRegionSampler(BaseRegionSampler):
         if source not in ('proposals', 'random'):
             raise ValueError(f"source must be 'proposals' or 'random', got "
                              f'{source!r}')
-        if len(views) != 2 or views[0] == views[1]:
-            raise ValueError(f'views must be two different views, got {views}')
+        self._set_views(views)
         if num_regions < 1 or not 0 <= min_size_frac <= 1:
             raise ValueError(f'need num_regions >= 1 and min_size_frac in '
                              f'[0, 1], got {num_regions}, {min_size_frac}')
-        self.views = tuple(int(v) for v in views)
         self.num_regions = int(num_regions)
         self.source = source
         self.needs_proposals = source == 'proposals'
@@ -545,22 +575,13 @@ class ALFMRegionSampler(BaseRegionSampler):
         self.min_overlap = float(min_overlap)
         self.margin = margin
 
-    def sample(self, geometry: ViewGeometry, img_shape: Tuple[int, int],
-               rng: np.random.Generator, proposals: Optional[np.ndarray],
-               attempt: int, last_attempt: bool) -> Optional[Regions]:
-        _check_views(geometry, self.views, type(self).__name__)
-        a, b = self.views
-        region, ok, frac = _overlap_ok(geometry[a], geometry[b],
-                                       self.min_overlap)
-        if not ok:
-            if not last_attempt:
-                return None
-            return Regions([_empty_set(a), _empty_set(b)], [(0, 1)],
-                           dict(no_overlap=True, overlap=frac,
-                                fallback=False, num_random=0,
-                                proposal_ids=np.zeros(0, np.int64),
-                                local_boxes=np.zeros((0, 4), np.float32)))
-        region = region.to(torch.float64)
+    def _empty_info(self) -> dict:
+        return dict(fallback=False, num_random=0,
+                    proposal_ids=np.zeros(0, np.int64),
+                    local_boxes=np.zeros((0, 4), np.float32))
+
+    def _boxes_in(self, region: Tensor, proposals: Optional[np.ndarray],
+                  rng: np.random.Generator) -> Tuple[Tensor, dict]:
         chosen = torch.zeros((0, 4), dtype=torch.float64)
         chosen_ids = torch.zeros(0, dtype=torch.long)
         if self.source == 'proposals':
@@ -582,12 +603,8 @@ class ALFMRegionSampler(BaseRegionSampler):
         ])
         prop_ids = torch.cat(
             [chosen_ids, torch.full((num_random, ), -1)]).numpy()
-        ids = np.arange(self.num_regions, dtype=np.int64)
-        boxes = _np(boxes)
-        return Regions(
-            [RegionSet(a, ids, boxes),
-             RegionSet(b, ids.copy(), boxes.copy())], [(0, 1)],
-            dict(no_overlap=False, overlap=frac,
-                 fallback=self.source == 'proposals' and num_random > 0,
-                 num_random=num_random, proposal_ids=prop_ids,
-                 local_boxes=boxes.copy()))
+        return boxes, dict(
+            fallback=self.source == 'proposals' and num_random > 0,
+            num_random=num_random,
+            proposal_ids=prop_ids,
+            local_boxes=_np(boxes))
