@@ -33,8 +33,8 @@ ALFMRegionSampler      two sets with ``num_regions`` regions inside the
                        boxes of the local patch views [§4.3].
 =====================  ===================================================
 """
-from typing from abc import abstractmethod
-import Dict, Optional, Sequence, Tuple
+from abc import abstractmethod
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
