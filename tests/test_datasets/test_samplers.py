@@ -458,6 +458,21 @@ def test_alfm_proposals_in_overlap_topped_up_with_random():
     assert sorted(r.info['proposal_ids'].tolist()) == [1, 2]
 
 
+def test_alfm_identical_boxes_are_one_region():
+    """A repeated proposal, and one that clips to the same box in O, give one
+    region, not several ids with the same local view."""
+    r2_clipped_twin = (40, 30, 70, 70)  # clips to (50, 30, 70, 70) like R2
+    for seed in range(5):
+        r = run(ALFMRegionSampler(num_regions=4), DUPR_GEOM,
+                props(R1, R1, R2, r2_clipped_twin), seed=seed)
+        pid = r.info['proposal_ids']
+        # Only the first of each identical box can be chosen: ids 1 and 3.
+        assert sorted(pid[pid > 0].tolist()) == [1, 3]
+        assert r.info['num_random'] == 2
+        boxes = r.sets[0].boxes
+        assert len(np.unique(boxes, axis=0)) == len(boxes)
+
+
 def test_alfm_random_fallback_and_random_source():
     s = ALFMRegionSampler()
     r = run(s, DUPR_GEOM, props(R3, R4), seed=0)

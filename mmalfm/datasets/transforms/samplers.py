@@ -592,6 +592,12 @@ class ALFMRegionSampler(_OverlapRegionSampler):
             valid = boxes_overlap(props, region, self.margin) & (
                 size >= min_size).all(-1)
             cand = torch.nonzero(valid).flatten()
+            # Selective search repeats regions and clipping to O merges
+            # others; identical boxes would give identical local views
+            # under different ids, so keep the first of each.
+            _, first = np.unique(
+                clipped[cand].numpy(), axis=0, return_index=True)
+            cand = cand[torch.as_tensor(np.sort(first), dtype=torch.long)]
             n = min(len(cand), self.num_regions)
             sel = cand[torch.as_tensor(
                 rng.choice(len(cand), n, replace=False), dtype=torch.long)]
