@@ -246,6 +246,14 @@ def test_patch_overlap_self_is_diagonal():
     torch.testing.assert_close(iou.diagonal(), torch.ones(49))
     off = iou - torch.diag(iou.diagonal())
     assert off.max() < 1e-5
+    # Acceptance: two identical views give the identity on the grid ...
+    torch.testing.assert_close(iou, torch.eye(49), atol=1e-5, rtol=0)
+    # ... and two disjoint crops give all zeros (flip or not).
+    far = ViewGeometry.from_crop(300, 200, 50, 40, 224, False)
+    assert torch.equal(patch_overlap(g, far, (7, 7), (7, 7)),
+                       torch.zeros(49, 49))
+    ioa = patch_overlap(g, far, (7, 7), (4, 4), mode='ioa')
+    assert torch.equal(ioa, torch.zeros(49, 16))
 
 
 def test_patch_overlap_offset_by_one_cell():
