@@ -3,3 +3,4 @@
 # config in the mmalfm scope finds them without a prefix.
 import mmpretrain.engine  # noqa: F401,E402
 from .hooks import *  # noqa: F401,F403,E402
+from .optimizers import *  # noqa: F401,F403,E402

@@ -1,0 +1,12 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+from .correspondence import (assign_soco_levels, id_correspondence,
+                             scale_aware_slot_ids)
+from .negatives import *  # noqa: F401,F403
+from .negatives import __all__ as _negatives_all
+from .roi_pool import MultiLevelRoIPool
+
+__all__ = [
+    'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels',
+    'MultiLevelRoIPool'
+]
+__all__ += _negatives_all
