@@ -8,11 +8,12 @@ modules live (``locations``): the first lookup imports them, so building
 ``type='mmalfm.SoCo'`` from an MMDetection config works as soon as ``mmalfm``
 has been imported (``custom_imports=dict(imports=['mmalfm'])``).
 
-MMEngine builds a looked-up class under the *caller's* default scope, so a
-composite module that builds its children by name (MMPretrain's ``BYOL``
-builds ``'SelfSupDataPreprocessor'``, ``'ResNet'``...) needs
-``_scope_='mmalfm'`` next to its ``type`` in a foreign-scope config; leaf
-modules (datasets, transforms, losses, hooks) do not.
+MMEngine builds a looked-up class under the *caller's* default scope. Our
+algorithms (``RegionSelfSupervisor`` subclasses) enter the ``mmalfm`` scope
+while building their children, so ``type='mmalfm.SoCo'`` builds fully from
+any scope; an MMPretrain composite module reached through us (``BYOL``,
+which builds ``'SelfSupDataPreprocessor'``, ``'ResNet'``... by name) needs
+``_scope_='mmalfm'`` next to its ``type`` in a foreign-scope config.
 """
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry

@@ -1,0 +1,59 @@
+# SoCo's views (methods.md §1.4) and BYOL-style asymmetric photometrics.
+# V1 = whole image -> 224 (aspect not kept), V2 = RandomResizedCrop 224,
+# V3 = independent RandomResizedCrop 112 (released code; scale 0.5-1).
+# Every view flips with p=0.5. 4 proposals per view pair, V1-side jitter.
+view_pipeline1 = [
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='ColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=1.),
+]
+# V2, V3 (and SoCo*'s V4): blur p=0.1, solarize p=0.2.
+view_pipeline2 = view_pipeline1[:-1] + [
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.1),
+    dict(type='Solarize', thr=128, prob=0.2),
+]
+region_sampler = dict(
+    type='SoCoRegionSampler',
+    pairs=((0, 1), (0, 2)),
+    select_k=4,
+    padding_k=4,
+    jitter_prob=0.5,
+    jitter_ratio=0.1,
+    margin=1.0)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiViewCrop',
+        views=[
+            dict(kind='whole', size=224),
+            dict(kind='resized_crop', size=224, scale=(0.5, 1.)),
+            dict(kind='resized_crop', size=112, scale=(0.5, 1.)),
+        ],
+        region_sampler=region_sampler,
+        max_tries=5),
+    # a list shorter than the views broadcasts its last pipeline
+    dict(type='ViewPipelines', transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackMultiViewInputs'),
+]

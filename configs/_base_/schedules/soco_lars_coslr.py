@@ -1,0 +1,43 @@
+# SoCo's optimisation (methods.md §1.8): LARS (eta 0.001) over SGD m 0.9,
+# lr = 1.0 x global batch / 256, wd 1e-5; BN/bias (ndim <= 1) parameters get
+# neither weight decay nor LARS scaling; 10-epoch linear warm-up from lr/100
+# then cosine to 1e-6, both per iteration. Children set `max_epochs` and
+# restate `param_scheduler`/`train_cfg` (they use it).
+max_epochs = 400
+warmup_epochs = 10
+base_lr = 1.0  # per 256 images
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='LARS', lr=base_lr * 1024 / 256, momentum=0.9,
+        weight_decay=1e-5, eta=0.001, eps=1e-8),
+    paramwise_cfg=dict(
+        custom_keys={
+            'bn': dict(decay_mult=0, lars_exclude=True),
+            'bias': dict(decay_mult=0, lars_exclude=True),
+            'downsample.1': dict(decay_mult=0, lars_exclude=True),
+        }))
+
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.01,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# Released: DDP(find_unused_parameters=True, broadcast_buffers=False); the
+# runner's default DDP wrapper has broadcast_buffers=False already.
+find_unused_parameters = True

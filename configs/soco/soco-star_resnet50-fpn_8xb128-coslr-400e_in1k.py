@@ -1,0 +1,35 @@
+# SoCo* R50-FPN, 400 epochs (released `SoCo_FPN_Star_400ep`): a fourth view.
+# V1 whole 224, V2 crop 224, V3 independent crop 192, V4 = V2 resized to 112
+# (own flip, V2 photometrics); pair 1-4 reuses pair 1-2's proposals (the
+# same jittered V1 boxes). Loss: 1<->2, 1<->3, 1<->4.
+_base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
+
+model = dict(view_pairs=((0, 1), (0, 2), (0, 3)))
+
+region_sampler = dict(
+    type='SoCoRegionSampler',
+    pairs=((0, 1), (0, 2), (0, 3)),
+    share_subset={3: 1},
+    select_k=4,
+    padding_k=4,
+    jitter_prob=0.5,
+    jitter_ratio=0.1,
+    margin=1.0)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiViewCrop',
+        views=[
+            dict(kind='whole', size=224),
+            dict(kind='resized_crop', size=224, scale=(0.5, 1.)),
+            dict(kind='resized_crop', size=192, scale=(0.5, 1.)),
+            dict(kind='resize_of', source=1, size=112),
+        ],
+        region_sampler=region_sampler,
+        max_tries=5),
+    dict(
+        type='ViewPipelines',
+        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
+    dict(type='PackMultiViewInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

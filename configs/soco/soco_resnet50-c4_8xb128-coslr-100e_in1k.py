@@ -1,0 +1,89 @@
+# SoCo R50-C4, 100 epochs on ImageNet-1K (released `SoCo_C4_100ep`,
+# methods.md §1.5-1.6): V1 whole 224, V2 RandomResizedCrop 224 (scale
+# 0.6-1), 4 proposals (no jitter), plain 4x4 id correspondence, loss 1<->2.
+# RoIAlign 14x14 on C4 (stride 16) -> res5 (mmdet's C4 `ResLayer` shared
+# head, keys `roi_head.shared_head.layer4.*` as in mmdet's C4 detectors) ->
+# avgpool -> projector 2048-4096-256 -> predictor 256-4096-256.
+# The released C4 recipe also applies box cutout on V2; mmalfm has no
+# box-cutout transform yet (see README, "Deviations").
+_base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
+
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, ),
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        zero_init_residual=True),
+    neck=None,
+    roi_pool=dict(
+        output_size=14, featmap_strides=(16, ), sampling_ratio=0,
+        aligned=True),
+    roi_head=dict(
+        _delete_=True,
+        type='RegionRoIHead',
+        shared_head=dict(
+            type='mmdet.ResLayer',
+            depth=50,
+            stage=3,
+            stride=2,
+            dilation=1,
+            style='pytorch',
+            norm_cfg=norm_cfg,
+            norm_eval=False),
+        zero_init_residual=True),
+    projector=dict(in_channels=2048),
+    view_pairs=((0, 1), ),
+    scale_aware=False)
+
+max_epochs = 100
+warmup_epochs = 10
+region_sampler = dict(
+    type='SoCoRegionSampler',
+    pairs=((0, 1), ),
+    select_k=4,
+    padding_k=4,
+    jitter_prob=0.,
+    margin=1.0)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiViewCrop',
+        views=[
+            dict(kind='whole', size=224),
+            dict(kind='resized_crop', size=224, scale=(0.6, 1.)),
+        ],
+        region_sampler=region_sampler,
+        max_tries=5),
+    dict(
+        type='ViewPipelines',
+        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
+    dict(type='PackMultiViewInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.01,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=max_epochs)

@@ -1,0 +1,408 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""What SoCo, CrossCL, DUPR and ALFM share: :class:`RegionSelfSupervisor`.
+
+One training step (:meth:`RegionSelfSupervisor.loss`)::
+
+    views (K tensors) + data samples (view geometry, regions)
+      -> geometry  = ViewGeometry.collate(...)          [N, K], model device
+      -> regions   = one RegionBatch per region set     ids [N, M], view boxes
+      -> online    = neck(backbone(view))               per online view
+      -> target EMA update (once per iteration)         before any target use
+      -> target    = EMA copy, no grad, train mode      per target view
+      -> region_losses(...)                             the method's hook
+      -> finiteness check (names the iteration and the term)
+
+Subclasses implement :meth:`region_losses` and may override
+:meth:`online_views` / :meth:`target_views` (which views each branch
+encodes) and :meth:`check_batch` (validation of the data against the
+model's configuration, run on every step; cheap). Helpers for region
+features: :meth:`pool_regions` (multi-level RoIAlign) and
+:meth:`embed_rois` (RoI head -> projector [-> predictor]).
+"""
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.logging import MessageHub
+from mmengine.registry import DefaultScope
+from mmpretrain.models import BaseSelfSupervisor
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from mmalfm.registry import MODELS
+from mmalfm.structures import ViewGeometry, src_to_view
+from ..utils import MultiLevelRoIPool
+
+__all__ = ['RegionBatch', 'RegionSelfSupervisor']
+
+Feats = Tuple[Tensor, ...]
+
+
+@dataclass
+class RegionBatch:
+    """One region set of every image of the batch (see ``regions.py``).
+
+    Attributes:
+        index (int): Index of the set in the samplers' ``Regions.sets``.
+        view (int): The view the set belongs to.
+        ids (Tensor): ``[N, M]`` int64 region ids; ``-1`` pads images with
+            fewer regions (negative ids never match).
+        src_boxes (Tensor): ``[N, M, 4]`` boxes in source pixels.
+        boxes (Tensor): ``[N, M, 4]`` the same boxes in view pixels
+            (``src_to_view``, flip applied; unclipped).
+    """
+    index: int
+    view: int
+    ids: Tensor
+    src_boxes: Tensor
+    boxes: Tensor
+
+
+def _last(out):
+    """First element of a neck-style tuple output, else the output."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@MODELS.register_module()
+class RegionSelfSupervisor(BaseSelfSupervisor):
+    """Shared base of the region-level self-supervised algorithms.
+
+    The online network is ``backbone`` [-> ``neck``] for feature maps and,
+    for region embeddings, ``roi_pool`` -> ``roi_head`` -> ``projector``
+    [-> ``predictor``]. The target network is an EMA copy (``target_ema``,
+    MMPretrain's ``CosineEMA`` by default) of the online modules named in
+    :attr:`target_modules` that exist, held as ``target_net`` (state-dict
+    keys ``target_net.module.<name>.*``); it is updated once per iteration
+    (:meth:`update_target`) before the target forward, and runs in train
+    mode (batch statistics), like MMPretrain's ``BYOL``.
+
+    Children are built in the ``mmalfm`` default scope, so ``type=
+    'mmalfm.SoCo'`` in an MMDetection (or any other) config builds all of
+    them (MMEngine otherwise builds under the caller's scope).
+
+    Args:
+        backbone (dict): Backbone (e.g. ``mmdet.ResNet``).
+        neck (dict, optional): Feature neck (e.g. ``mmdet.FPN``).
+        roi_head (dict, optional): RoI feature head (``RegionRoIHead``).
+        projector (dict, optional): Projector MLP (MMPretrain-style neck:
+            tuple in, tuple out, e.g. ``NonLinearNeck``).
+        predictor (dict, optional): Predictor MLP (online only).
+        loss (dict, optional): The loss module(s) config (``loss_module``).
+        roi_pool (dict, optional): ``MultiLevelRoIPool`` arguments
+            (``output_size``, ``featmap_strides``, ``sampling_ratio``,
+            ``aligned``).
+        target_ema (dict, optional): EMA config (``type`` plus arguments
+            other than ``model``); None = no target network.
+        batch_views (bool): Forward same-size views through the backbone
+            in one batch (faster; BN statistics then span those views). The
+            released SoCo/BYOL code forwards each view separately (False).
+        check_finite (bool): Raise ``FloatingPointError`` naming the
+            iteration and the term when a loss is NaN/Inf.
+        data_preprocessor (dict, optional): Defaults to
+            ``SelfSupDataPreprocessor``.
+        pretrained (str, optional): Checkpoint for ``init_cfg``.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    #: Online modules copied into the EMA target (those that are not None).
+    target_modules: Tuple[str, ...] = ('backbone', 'neck', 'roi_head',
+                                       'projector')
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 roi_head: Optional[dict] = None,
+                 projector: Optional[dict] = None,
+                 predictor: Optional[dict] = None,
+                 loss: Optional[dict] = None,
+                 roi_pool: Optional[dict] = None,
+                 target_ema: Optional[dict] = dict(
+                     type='CosineEMA', momentum=0.01, end_momentum=0.),
+                 batch_views: bool = True,
+                 check_finite: bool = True,
+                 data_preprocessor: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        with DefaultScope.overwrite_default_scope('mmalfm'):
+            super().__init__(
+                backbone=MODELS.build(backbone),
+                neck=_build(neck),
+                pretrained=pretrained,
+                data_preprocessor=_build(
+                    data_preprocessor,
+                    dict(type='SelfSupDataPreprocessor')),
+                init_cfg=init_cfg)
+            self.roi_head = _build(roi_head)
+            self.projector = _build(projector)
+            self.predictor = _build(predictor)
+            self.loss_module = _build(loss)
+            self.roi_pool = None
+            if roi_pool is not None:
+                self.roi_pool = MultiLevelRoIPool(**roi_pool)
+            self.target_ema = target_ema
+            self.target_net = None
+            self.build_target()
+        self.batch_views = batch_views
+        self.check_finite = check_finite
+        self._ema_iter: Optional[int] = None
+        self.view_shapes: List[Tuple[int, int]] = []
+        self._health: Optional[dict] = None
+
+    # --------------------------------------------------------------- target
+    def build_target(self) -> None:
+        """(Re)build the EMA target from the current online modules.
+
+        Called at the end of ``__init__``; a subclass that adds modules
+        listed in :attr:`target_modules` after ``super().__init__()`` calls
+        it again.
+        """
+        if self.target_ema is None:
+            return
+        with DefaultScope.overwrite_default_scope('mmalfm'):
+            self.target_net = MODELS.build(
+                dict(self.target_ema, model=self._online_modules()))
+
+    def _online_modules(self) -> nn.ModuleDict:
+        """The online modules the target copies (same keys as the target)."""
+        return nn.ModuleDict({
+            name: getattr(self, name)
+            for name in self.target_modules
+            if getattr(self, name, None) is not None
+        })
+
+    def update_target(self) -> None:
+        """EMA update of the target, at most once per training iteration.
+
+        The iteration is MessageHub's ``iter`` (set by the runner); calling
+        twice in one iteration (several forwards per step) updates once.
+        Without a runner (``iter`` unset) every call updates. ``CosineEMA``
+        reads its schedule length from MessageHub's ``max_iters``.
+        """
+        if self.target_net is None:
+            return
+        it = MessageHub.get_current_instance().get_info('iter')
+        if it is not None and it == self._ema_iter:
+            return
+        self._ema_iter = it
+        self.target_net.update_parameters(self._online_modules())
+
+    @property
+    def target(self) -> nn.ModuleDict:
+        """The target modules (``ModuleDict`` keyed like the online)."""
+        if self.target_net is None:
+            raise RuntimeError(f'{type(self).__name__} has no target network'
+                               ' (target_ema=None)')
+        return self.target_net.module
+
+    # ------------------------------------------------------------- features
+    def encode(self, x: Tensor, target: bool = False) -> Feats:
+        """Feature maps of a batch of images (backbone [+ neck]).
+
+        Override to return other maps (e.g. backbone stages and neck
+        levels together); :meth:`encode_views` splits every returned map
+        along the batch dim.
+        """
+        net = self.target if target else self
+        feats = net.backbone(x)
+        neck = getattr(net, 'neck', None)
+        if neck is not None:
+            feats = neck(feats)
+        return tuple(feats) if isinstance(feats, (tuple, list)) else (feats, )
+
+    def encode_views(self,
+                     views: Sequence[Tensor],
+                     indices: Sequence[int],
+                     target: bool = False) -> Dict[int, Feats]:
+        """Encode the views ``indices``; same-size views share one forward
+        when ``batch_views``. Returns ``{view index: feature maps}``."""
+        groups: Dict[tuple, List[int]] = {}
+        for k in indices:
+            key = tuple(views[k].shape[1:]) if self.batch_views else (k, )
+            groups.setdefault(key, []).append(k)
+        out: Dict[int, Feats] = {}
+        for ks in groups.values():
+            feats = self.encode(torch.cat([views[k] for k in ks]), target)
+            for k, part in zip(ks, zip(*(f.chunk(len(ks)) for f in feats))):
+                out[k] = part
+        return out
+
+    def pool_regions(self,
+                     feats: Feats,
+                     boxes: Tensor,
+                     levels: Optional[Tensor] = None,
+                     img_shape: Optional[Tuple[int, int]] = None) -> Tensor:
+        """RoIAlign of ``[N, M, 4]`` view boxes: ``[N, P*M, C, S, S]`` (all
+        levels, level-major) or ``[N, M, C, S, S]`` (``levels`` given);
+        ``img_shape`` = view ``(h, w)`` maps boxes by ``feat / img`` size
+        instead of ``1 / stride`` (see ``MultiLevelRoIPool``)."""
+        if self.roi_pool is None:
+            raise RuntimeError(f'{type(self).__name__} has no roi_pool')
+        return self.roi_pool(feats, boxes, levels, img_shape)
+
+    def embed_rois(self, rois: Tensor, target: bool = False) -> Tensor:
+        """``[N, R, C, S, S]`` RoIs -> ``[N, R, D]``: roi_head, projector
+        and, online only, predictor. All ``N*R`` RoIs go through the head in
+        one batch (its BN statistics span them)."""
+        net = self.target if target else self
+        n, r = rois.shape[:2]
+        x = net.roi_head(rois.flatten(0, 1))
+        projector = getattr(net, 'projector', None)
+        if projector is not None:
+            x = _last(projector((x, )))
+        if not target and self.predictor is not None:
+            x = _last(self.predictor((x, )))
+        return x.reshape(n, r, -1)
+
+    # -------------------------------------------------------------- regions
+    def collate_regions(self, data_samples: Sequence[DataSample],
+                        geometry: ViewGeometry
+                        ) -> Tuple[List[RegionBatch], List[Tuple[int, int]]]:
+        """Batch the per-image ``regions`` of the data samples.
+
+        All images must have the same sets (views) and pairs (one region
+        sampler per config). Sets with different sizes across images are
+        padded with id ``-1``.
+
+        Returns:
+            tuple: one :class:`RegionBatch` per set, and the pairs (indices
+            into the sets).
+        """
+        metas = [ds.metainfo.get('regions') for ds in data_samples]
+        if not metas or any(m is None for m in metas):
+            return [], []
+        views = np.asarray(metas[0]['views']).tolist()
+        pairs = [tuple(p) for p in np.asarray(metas[0]['pairs']).tolist()]
+        for m in metas[1:]:
+            if np.asarray(m['views']).tolist() != views or [
+                    tuple(p) for p in np.asarray(m['pairs']).tolist()
+            ] != pairs:
+                raise ValueError(
+                    'RegionSelfSupervisor: the images of a batch have '
+                    f'different region sets/pairs ({views}, {pairs} vs '
+                    f"{np.asarray(m['views']).tolist()}, "
+                    f"{np.asarray(m['pairs']).tolist()}); use one region "
+                    'sampler per dataset')
+        n, device = len(metas), geometry.device
+        out = []
+        for s, view in enumerate(views):
+            size = max(len(m['ids'][s]) for m in metas)
+            ids = np.full((n, size), -1, np.int64)
+            boxes = np.zeros((n, size, 4), np.float32)
+            for i, m in enumerate(metas):
+                k = len(m['ids'][s])
+                ids[i, :k] = m['ids'][s]
+                boxes[i, :k] = np.asarray(m['boxes'][s]).reshape(-1, 4)
+            src = torch.from_numpy(boxes).to(device)
+            out.append(
+                RegionBatch(
+                    index=s,
+                    view=int(view),
+                    ids=torch.from_numpy(ids).to(device),
+                    src_boxes=src,
+                    boxes=src_to_view(src, geometry[:, view])))
+        return out, pairs
+
+    # ----------------------------------------------------------- the hooks
+    def online_views(self, num_views: int) -> List[int]:
+        """Views encoded by the online network (default: all)."""
+        return list(range(num_views))
+
+    def target_views(self, num_views: int) -> List[int]:
+        """Views encoded by the target network (default: all)."""
+        return list(range(num_views)) if self.target_net is not None else []
+
+    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
+                    pairs: List[Tuple[int, int]]) -> None:
+        """Validate the data against the model configuration (subclasses
+        raise with a message naming both sides)."""
+
+    @abstractmethod
+    def region_losses(self, online: Dict[int, Feats],
+                      target: Dict[int, Feats], regions: List[RegionBatch],
+                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
+                      data_samples: Sequence[DataSample]
+                      ) -> Dict[str, Tensor]:
+        """The method's losses (``{'loss_<term>': Tensor}``)."""
+
+    # ---------------------------------------------------------------- step
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        """One training forward (see the module docstring).
+
+        Args:
+            inputs (list[Tensor]): ``K`` views, each ``[N, C, h_k, w_k]``.
+            data_samples (list[DataSample]): ``N`` samples with metainfo
+                ``view_geometry`` (and ``regions``).
+
+        Returns:
+            dict[str, Tensor]: The loss terms.
+        """
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError(f'{type(self).__name__} expects the list of views'
+                            ' (MultiViewCrop + PackMultiViewInputs), got '
+                            f'{type(inputs).__name__}')
+        views = list(inputs)
+        geometry = ViewGeometry.collate(
+            [ds.metainfo['view_geometry'] for ds in data_samples],
+            device=views[0].device)
+        if geometry.batch_shape[1] != len(views):
+            raise ValueError(f'{len(views)} views in the batch but the view '
+                             f'geometry has {geometry.batch_shape[1]}')
+        #: ``(h, w)`` of each view of the current batch.
+        self.view_shapes = [tuple(v.shape[-2:]) for v in views]
+        regions, pairs = self.collate_regions(data_samples, geometry)
+        self.check_batch(views, regions, pairs)
+
+        online = self.encode_views(views, self.online_views(len(views)))
+        self.update_target()
+        with torch.no_grad():
+            target = self.encode_views(
+                views, self.target_views(len(views)), target=True)
+        losses = self.region_losses(online, target, regions, pairs, geometry,
+                                    data_samples)
+        if self.check_finite:
+            self._check_finite(losses)
+        return losses
+
+    def _check_finite(self, losses: Dict[str, Tensor]) -> None:
+        """Raise on a NaN/Inf loss term (one host sync per step)."""
+        terms = {k: v for k, v in losses.items() if isinstance(v, Tensor)}
+        if not terms or torch.stack([v.detach().float().sum()
+                                     for v in terms.values()
+                                     ]).isfinite().all():
+            return
+        bad = [k for k, v in terms.items() if not v.isfinite().all()]
+        it = MessageHub.get_current_instance().get_info('iter')
+        raise FloatingPointError(
+            f'{type(self).__name__}: non-finite loss at iteration {it}: ' +
+            ', '.join(f'{k}={terms[k].detach().float().sum().item()}'
+                      for k in bad) +
+            '. Lower the learning rate, check the data (empty/degenerate '
+            'boxes) or use a loss scaler under AMP.')
+
+    # --------------------------------------------------------------- health
+    def cache_health(self, **tensors) -> None:
+        """Store detached tensors for :meth:`health_tensors`."""
+        self._health = {
+            k: v.detach() if isinstance(v, Tensor) else v
+            for k, v in tensors.items()
+        }
+
+    def health_tensors(self) -> Optional[dict]:
+        """Tensors of the last training forward for
+        ``RepresentationHealthHook``: ``embeddings`` and ``pos_pairs``."""
+        return self._health
+
+
+def _build(cfg, default: Optional[dict] = None):
+    """Build ``cfg`` (or ``default`` if None) in the MODELS registry; pass
+    modules and None through."""
+    if cfg is None:
+        cfg = default
+    if cfg is None or isinstance(cfg, nn.Module):
+        return cfg
+    if default is not None and 'type' not in cfg:
+        cfg = dict(default, **cfg)
+    return MODELS.build(cfg)

@@ -1,0 +1,183 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""SoCo: Selective Object COntrastive learning (methods.md §1).
+
+Wei et al., *Aligning Pretraining for Detection via Object-Level
+Contrastive Learning*, NeurIPS 2021 (released code ``hologerry/SoCo``).
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from mmalfm.registry import MODELS
+from mmalfm.structures import ViewGeometry, to_soco_normalized
+from ..utils import (assign_soco_levels, id_correspondence,
+                     scale_aware_slot_ids)
+from .base import Feats, RegionBatch, RegionSelfSupervisor
+
+__all__ = ['SoCo']
+
+
+@MODELS.register_module()
+class SoCo(RegionSelfSupervisor):
+    """SoCo (FPN, SoCo* and C4 variants; methods.md §1.6-1.7).
+
+    For every directed view pair ``(a, b)`` of ``view_pairs`` the region
+    sampler (``SoCoRegionSampler`` with the same pairs) gives an a-side set
+    (the V1 copy of the boxes, jittered) and a b-side set. Per set the boxes
+    are RoI-pooled from that view's feature maps, embedded (online: 4conv1fc
+    head -> projector -> predictor; target: EMA head -> projector) and
+    L2-normalised by the loss; the loss is
+    ``sum_pairs L(q_a, z_b, C) + L(q_b, z_a, C^T)`` with
+    ``CorrespondenceBYOLLoss``:
+
+    * **scale-aware (FPN, faithful)**: every box is pooled at *all* levels
+      (P2-P5: ``4 * L`` slots per set, level-major) and goes through the
+      head, so BN statistics of head/projector/predictor span all ``4 * L``
+      slots as in the released code (pitfall §1.13.4); each box is assigned
+      its level by its view-pixel size (``level_thresholds`` = released
+      ``aware_range``), and ``C[u, v]`` = slot ``u`` of ``a`` and slot ``v``
+      of ``b`` hold the same (non-negative) id (``scale_aware_slot_ids`` +
+      ``id_correspondence``).
+    * **assigned_level_only=True** (fast): each box is pooled at its level
+      only (``L`` RoIs per set: 4x cheaper in the head). The positive pairs
+      are the same but BN statistics differ (ablation, not faithful).
+    * **C4** (``scale_aware=False`` with one ``roi_pool`` level): one RoI
+      per box, ``C`` = plain id equality ``L x L``.
+
+    One ``CorrespondenceBYOLLoss`` per directed pair, logged as
+    ``loss_<a+1>to<b+1>`` (1-based view numbers as in the paper).
+
+    Args:
+        view_pairs (Sequence[tuple[int, int]]): Directed view pairs, as in
+            the region sampler: ``((0, 1), (0, 2))`` SoCo FPN,
+            ``((0, 1), (0, 2), (0, 3))`` SoCo*, ``((0, 1),)`` C4.
+        scale_aware (bool): Assign levels by box size (FPN); False for a
+            single pooling level (C4).
+        level_thresholds (Sequence[float]): Released ``aware_range`` upper
+            bounds of P2..P5 in view pixels (``sqrt(w*h) <= t``).
+        assigned_level_only (bool): Pool each box at its level only.
+        released_box_convention (bool): Pool SoCo's inclusive boxes (x2/y2
+            one source pixel smaller, as the released normalised boxes)
+            mapped to each level by ``feature size / view size`` (released;
+            a 112-px view has a 4x4 P5); False pools our continuous boxes
+            at ``1 / stride``.
+        **kwargs: :class:`RegionSelfSupervisor` arguments.
+    """
+
+    def __init__(self,
+                 *args,
+                 view_pairs: Sequence[Tuple[int, int]] = ((0, 1), (0, 2)),
+                 scale_aware: bool = True,
+                 level_thresholds: Sequence[float] = (48, 96, 192, 224),
+                 assigned_level_only: bool = False,
+                 released_box_convention: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.view_pairs = [tuple(int(v) for v in p) for p in view_pairs]
+        if not self.view_pairs or any(len(p) != 2 for p in self.view_pairs):
+            raise ValueError(f'view_pairs must be (a, b) pairs, got '
+                             f'{view_pairs}')
+        if self.roi_pool is None or self.roi_head is None or \
+                self.loss_module is None or self.target_net is None:
+            raise ValueError('SoCo needs roi_pool, roi_head, loss and '
+                             'target_ema')
+        self.num_levels = len(self.roi_pool.featmap_strides)
+        self.scale_aware = scale_aware
+        self.level_thresholds = tuple(level_thresholds)
+        if scale_aware and len(self.level_thresholds) != self.num_levels:
+            raise ValueError(
+                f'SoCo: {len(self.level_thresholds)} level_thresholds '
+                f'{self.level_thresholds} but roi_pool has '
+                f'{self.num_levels} featmap_strides '
+                f'{tuple(self.roi_pool.featmap_strides)}')
+        if not scale_aware and self.num_levels != 1:
+            raise ValueError('SoCo(scale_aware=False) pools one level (C4); '
+                             f'roi_pool has {self.num_levels}')
+        self.assigned_level_only = assigned_level_only
+        self.released_box_convention = released_box_convention
+        self.num_views = max(max(p) for p in self.view_pairs) + 1
+
+    # ---------------------------------------------------------- validation
+    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
+                    pairs: List[Tuple[int, int]]) -> None:
+        """The data must carry the model's views and view pairs."""
+        data_pairs = [(regions[a].view, regions[b].view) for a, b in pairs]
+        if len(views) < self.num_views or data_pairs != self.view_pairs:
+            raise ValueError(
+                f'SoCo is configured for view_pairs={self.view_pairs} '
+                f'({self.num_views} views) but the batch has {len(views)} '
+                f'views and region pairs {data_pairs} from the region '
+                'sampler. Make MultiViewCrop(views=...) and its '
+                'region_sampler=dict(type="SoCoRegionSampler", pairs=...) '
+                'match model.view_pairs.')
+
+    def online_views(self, num_views: int) -> List[int]:
+        return list(range(self.num_views))
+
+    def target_views(self, num_views: int) -> List[int]:
+        return list(range(self.num_views))
+
+    # ---------------------------------------------------------------- sets
+    def _levels(self, rb: RegionBatch, geom: ViewGeometry) -> Tensor:
+        """``[N, M]`` level of each box (``-1``: none)."""
+        if not self.scale_aware:
+            return torch.zeros_like(rb.ids)
+        return assign_soco_levels(rb.boxes, geom, self.level_thresholds)
+
+    def _embed_set(self, rb: RegionBatch, geom: ViewGeometry,
+                   online: Dict[int, Feats], target: Dict[int, Feats]
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Online ``q`` and target ``z`` ``[N, R, D]`` and slot ids
+        ``[N, R]`` of one region set."""
+        levels = self._levels(rb, geom)
+        boxes = rb.boxes
+        if self.released_box_convention:
+            size = geom.out_size.to(boxes)[:, None, [0, 1, 0, 1]]
+            boxes = to_soco_normalized(boxes, geom) * size
+        if self.assigned_level_only:
+            # a box beyond the last threshold is pooled at the top level but
+            # matches nothing (as in the released code, where it has no slot)
+            pool_levels = levels.clamp(min=0)
+            slots = torch.where(levels >= 0, rb.ids, rb.ids.new_full((), -1))
+        else:
+            pool_levels = None
+            slots = scale_aware_slot_ids(rb.ids, levels, self.num_levels, -1)
+        # released mapping: normalised box x feature size (not 1 / stride)
+        shape = self.view_shapes[rb.view] if self.released_box_convention \
+            else None
+        q = self.embed_rois(
+            self.pool_regions(online[rb.view], boxes, pool_levels, shape))
+        with torch.no_grad():
+            z = self.embed_rois(
+                self.pool_regions(target[rb.view], boxes, pool_levels, shape),
+                target=True)
+        return q, z, slots
+
+    def region_losses(self, online: Dict[int, Feats],
+                      target: Dict[int, Feats], regions: List[RegionBatch],
+                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
+                      data_samples: Sequence[DataSample]
+                      ) -> Dict[str, Tensor]:
+        losses: Dict[str, Tensor] = {}
+        health: Optional[dict] = None
+        for sa, sb in pairs:
+            ra, rb = regions[sa], regions[sb]
+            q_a, z_a, slots_a = self._embed_set(ra, geometry[:, ra.view],
+                                                online, target)
+            q_b, z_b, slots_b = self._embed_set(rb, geometry[:, rb.view],
+                                                online, target)
+            corr = id_correspondence(slots_a, slots_b)
+            a, b = ra.view + 1, rb.view + 1
+            losses[f'loss_{a}to{b}'] = self.loss_module(q_a, z_b, corr)
+            losses[f'loss_{b}to{a}'] = self.loss_module(
+                q_b, z_a, corr.transpose(1, 2))
+            if health is None:
+                health = dict(
+                    embeddings=F.normalize(q_a[slots_a >= 0].detach(), dim=-1),
+                    pos_pairs=corr)
+        if health is not None:
+            self.cache_health(**health)
+        return losses
