@@ -1,38 +1,18 @@
 # SoCo R50-FPN pretrained on COCO train2017 images (labels unused), 400
-# epochs, 8 x 128. The released code supports COCO (train+unlabeled2017) but
-# publishes no COCO-pretrained numbers; this is the comparison point for
-# ALFM's COCO pretraining.
-_base_ = [
-    '../_base_/models/soco_resnet50-fpn.py',
-    '../_base_/datasets/soco_coco.py',
-    '../_base_/schedules/soco_lars_coslr.py',
-    '../_base_/default_runtime.py',
-]
+# epochs, 8 x 128: the ImageNet 400e recipe on COCO images. The released code
+# supports COCO (train+unlabeled2017) but publishes no COCO-pretrained
+# numbers; this is the comparison point for ALFM's COCO pretraining.
+# Proposals: `python tools/data/selective_search.py
+#   data/coco/annotations/instances_train2017.json
+#   data/coco/proposals/ss_train2017.json --img-prefix data/coco/train2017`.
+_base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
 
-max_epochs = 400
-warmup_epochs = 10
-batch_size = 128
-num_gpus = 8
-optim_wrapper = dict(optimizer=dict(lr=1.0 * batch_size * num_gpus / 256))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-train_dataloader = dict(batch_size=batch_size)
-default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
-custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]
-auto_scale_lr = dict(base_batch_size=batch_size * num_gpus)
+data_root = 'data/coco/'
+train_dataloader = dict(
+    dataset=dict(
+        data_root=data_root,
+        proposal_file='proposals/ss_train2017.json',
+        dataset=dict(
+            data_root=data_root,
+            ann_file='annotations/instances_train2017.json',
+            data_prefix=dict(img_path='train2017/'))))
