@@ -4,8 +4,8 @@
 # RoIAlign 14x14 on C4 (stride 16) -> res5 (mmdet's C4 `ResLayer` shared
 # head, keys `roi_head.shared_head.layer4.*` as in mmdet's C4 detectors) ->
 # avgpool -> projector 2048-4096-256 -> predictor 256-4096-256.
-# The released C4 recipe also applies box cutout on V2; mmalfm has no
-# box-cutout transform yet (see README, "Deviations").
+# The released C4 recipe also applies box cutout on V2 (p=0.5 per box, area
+# 0.1-0.3): `RegionCutout(views=(1, ))` (the C4 data has no V3).
 _base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -66,6 +66,7 @@ train_pipeline = [
     dict(
         type='ViewPipelines',
         transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
+    dict(type='RegionCutout', views=(1, ), prob=0.5, area_ratio=(0.1, 0.3)),
     dict(type='PackMultiViewInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -1,4 +1,5 @@
-# SoCo R50-C4, 400 epochs on ImageNet-1K (released `SoCo_C4_400ep`).
+# SoCo R50-C4, 400 epochs on ImageNet-1K (released `SoCo_C4_400ep`); box
+# cutout on V2 as in the 100-epoch C4 config (inherited pipeline).
 _base_ = ['./soco_resnet50-c4_8xb128-coslr-100e_in1k.py']
 
 max_epochs = 400

@@ -1,8 +1,10 @@
 # SoCo R50-FPN, 100 epochs on ImageNet-1K (released `SoCo_FPN_100ep`).
 # The released 100-epoch script also applies box cutout on V2/V3 (p=0.5,
-# area 0.1-0.3); mmalfm's data side has no box-cutout transform yet, so this
-# config trains without it (see README, "Deviations").
+# area 0.1-0.3): `RegionCutout` after the per-view photometrics.
 _base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
+
+train_dataloader = dict(
+    dataset=dict(pipeline={{_base_.train_pipeline_cutout}}))
 
 max_epochs = 100
 warmup_epochs = 10

@@ -112,12 +112,17 @@ class ProposalDataset(BaseDataset):
 
     **Bad input.** If fewer than ``min_found`` of the images have an entry
     the file belongs to another image set: ``ValueError`` naming both. Other
-    images without an entry, and images with an empty list, get an empty
-    ``[0, 4]`` array (the samplers' fallback handles them); the number of
-    missing images is logged once. Boxes are clipped at 0, and to the image
-    when the item knows its ``width``/``height`` (COCO lists); boxes with
-    non-positive size or non-finite values are dropped; both are counted
-    and logged once. (``MultiViewCrop`` clips again to the decoded image.)
+    images without an entry are an error by default (``missing='error'``:
+    ``ValueError`` naming the first of them, up to 5, and the file -- a
+    silently incomplete proposal file would train those images on the
+    whole-image fallback box only). With ``missing='whole_image'`` they get
+    an empty ``[0, 4]`` array (the samplers' whole-image fallback handles
+    them) and their number is logged once. Images with an empty list are
+    not missing: they always get an empty array. Boxes are clipped at 0,
+    and to the image when the item knows its ``width``/``height`` (COCO
+    lists); boxes with non-positive size or non-finite values are dropped;
+    both are counted and logged once. (``MultiViewCrop`` clips again to
+    the decoded image.)
 
     **Memory.** All boxes live in one flat float32 array ``[T, 4]`` with
     ``int64`` offsets ``[N + 1]``; the items only keep an index into them,
@@ -131,6 +136,10 @@ class ProposalDataset(BaseDataset):
         pipeline (list): The data pipeline.
         min_found (float): Smallest fraction of images that must have an
             entry. Defaults to 0.5.
+        missing (str): What to do with images that have no entry (when at
+            least ``min_found`` have one): ``'error'`` (default) raises,
+            ``'whole_image'`` gives them no proposals (the samplers fall
+            back to the whole image) and logs their number.
         data_root (str): Root for a relative ``proposal_file``.
         backend_args (dict, optional): mmengine file backend arguments.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
@@ -144,18 +153,24 @@ class ProposalDataset(BaseDataset):
     """
 
     METAINFO: dict = dict()
+    MISSING_MODES = ('error', 'whole_image')
 
     def __init__(self,
                  dataset: Union[dict, BaseDataset],
                  proposal_file: str,
                  pipeline: Optional[List[Union[dict, Any]]] = None,
                  min_found: float = 0.5,
+                 missing: str = 'error',
                  data_root: str = '',
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         self._dataset_cfg = copy.deepcopy(dataset) if isinstance(
             dataset, dict) else dataset
+        if missing not in self.MISSING_MODES:
+            raise ValueError(f'ProposalDataset: missing must be one of '
+                             f'{self.MISSING_MODES}, got {missing!r}')
         self.min_found = min_found
+        self.missing = missing
         self.backend_args = backend_args
         self.num_missing = self.num_clipped = self.num_dropped = 0
         self.boxes = np.zeros((0, 4), np.float32)
@@ -203,7 +218,7 @@ class ProposalDataset(BaseDataset):
         found = [joiner.get(self._relative(it['img_path'], prefix))
                  for it in items]
         del images, joiner
-        self._check_found(found, source)
+        self._check_found(found, source, items, prefix)
         boxes, lengths = _flat_xyxy(found, box_format)
         del found
         owner = np.repeat(np.arange(len(items)), lengths)
@@ -228,8 +243,10 @@ class ProposalDataset(BaseDataset):
             return img_path[len(prefix.rstrip('/')) + 1:]
         return img_path
 
-    def _check_found(self, found: List[Optional[Any]], source: str) -> None:
-        """Refuse a file for another image set; count missing images."""
+    def _check_found(self, found: List[Optional[Any]], source: str,
+                     items: List[dict], prefix: str) -> None:
+        """Refuse a file for another image set, or one missing images
+        (``missing='error'``); count missing images."""
         num_found = sum(f is not None for f in found)
         if found and num_found < self.min_found * len(found):
             raise ValueError(
@@ -239,6 +256,21 @@ class ProposalDataset(BaseDataset):
                 'set, or the keys are not paths relative to the image prefix '
                 '(nor basenames). Regenerate it for this image list.')
         self.num_missing = len(found) - num_found
+        if self.num_missing and self.missing == 'error':
+            first = [
+                self._relative(it['img_path'], prefix)
+                for it, f in zip(items, found) if f is None
+            ][:5]
+            more = (f' (and {self.num_missing - len(first)} more)'
+                    if self.num_missing > len(first) else '')
+            raise ValueError(
+                f'Proposal file {self.proposal_file!r} has no entry for '
+                f'{self.num_missing} of the {len(found)} images of '
+                f'{source!r}: {", ".join(map(repr, first))}{more}. '
+                'Regenerate the proposals for this image list (tools/data/'
+                'selective_search.py), or set missing=\'whole_image\' on '
+                'ProposalDataset to train those images on the whole-image '
+                'fallback box.')
 
     @staticmethod
     def _image_sizes(items: List[dict]) -> np.ndarray:

@@ -114,10 +114,52 @@ def test_some_missing_get_empty_and_are_counted(root, monkeypatch):
                         lambda msg, **kw: logged.append(msg))
     images = {rel: [[0, 0, 1, 1]] for rel in IMAGES[:3]}
     ds = ProposalDataset(serialize_data=False, dataset=_inner(root),
-                         proposal_file=_write(root, _new_format(images)))
+                         proposal_file=_write(root, _new_format(images)),
+                         missing='whole_image')
     assert ds.num_missing == 1
     assert ds.get_data_info(3)['proposals'].shape == (0, 4)
     assert len(logged) == 1 and '1 images have no entry' in logged[0]
+
+
+def test_missing_images_are_an_error_by_default(root, monkeypatch):
+    logged = []
+    monkeypatch.setattr(proposal_dataset, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    # 2 of 4 found: passes the min_found check, then the missing check
+    images = {'a/x1.jpg': [[0, 0, 1, 1]], 'b/y1.jpg': []}
+    path = _write(root, _new_format(images))
+    with pytest.raises(ValueError, match='no entry for 2 of the 4') as err:
+        ProposalDataset(serialize_data=False, dataset=_inner(root),
+                        proposal_file=path)
+    msg = str(err.value)
+    assert path in msg  # the proposal file
+    assert "'a/x2.jpg', 'b/y2.jpg'" in msg  # the missing images
+    assert 'Regenerate' in msg and "missing='whole_image'" in msg
+    assert 'more)' not in msg and not logged
+    # an empty list is an entry: not missing
+    ds = ProposalDataset(serialize_data=False, dataset=_inner(root),
+                         proposal_file=path, missing='whole_image')
+    assert ds.num_missing == 2
+    assert [ds.num_proposals(i) for i in range(4)] == [1, 0, 0, 0]
+    assert len(logged) == 1 and '2 images have no entry' in logged[0]
+    with pytest.raises(ValueError, match='missing must be one of'):
+        ProposalDataset(serialize_data=False, dataset=_inner(root),
+                        proposal_file=path, missing='ignore')
+
+
+def test_missing_error_names_at_most_five(tmp_path):
+    names = [f'im{i:02d}.jpg' for i in range(20)]
+    for rel in names:
+        (tmp_path / 'imgs').mkdir(exist_ok=True)
+        (tmp_path / 'imgs' / rel).write_bytes(b'')
+    images = {rel: [[0, 0, 1, 1]] for rel in names[:12]}
+    with pytest.raises(ValueError) as err:
+        ProposalDataset(serialize_data=False, dataset=_inner(tmp_path),
+                        proposal_file=_write(tmp_path, _new_format(images)))
+    msg = str(err.value)
+    assert 'no entry for 8 of the 20' in msg
+    assert ', '.join(repr(n) for n in names[12:17]) in msg
+    assert repr(names[17]) not in msg and '(and 3 more)' in msg
 
 
 def test_clip_and_drop_are_counted(root):

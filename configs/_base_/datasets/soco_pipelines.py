@@ -2,6 +2,8 @@
 # V1 = whole image -> 224 (aspect not kept), V2 = RandomResizedCrop 224,
 # V3 = independent RandomResizedCrop 112 (released code; scale 0.5-1).
 # Every view flips with p=0.5. 4 proposals per view pair, V1-side jitter.
+# `train_pipeline_cutout` adds the released box cutout on V2/V3 (100-epoch
+# FPN and C4 scripts only; methods.md §1.2, §1.4).
 view_pipeline1 = [
     dict(
         type='RandomApply',
@@ -56,4 +58,12 @@ train_pipeline = [
     # a list shorter than the views broadcasts its last pipeline
     dict(type='ViewPipelines', transforms=[view_pipeline1, view_pipeline2]),
     dict(type='PackMultiViewInputs'),
+]
+# Box cutout (released --cutout_prob 0.5 --cutout_ratio_min 0.1
+# --cutout_ratio_max 0.3): every V2/V3 box, p=0.5, a square of 0.1-0.3 of
+# the box area filled with the mean colour (= 0 after normalisation).
+region_cutout = dict(
+    type='RegionCutout', views=(1, 2), prob=0.5, area_ratio=(0.1, 0.3))
+train_pipeline_cutout = train_pipeline[:-1] + [
+    region_cutout, dict(type='PackMultiViewInputs')
 ]

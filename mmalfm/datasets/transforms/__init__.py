@@ -1,4 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
+from .cutout import RegionCutout
 from .formatting import PackMultiViewInputs
 from .loading import CorruptImageError, LoadImageWithCheck
 from .multi_view import MultiViewCrop, ViewPipelines
@@ -8,5 +9,6 @@ from .samplers import (ALFMRegionSampler, CrossCLWindowSampler,
 __all__ = [
     'CorruptImageError', 'LoadImageWithCheck', 'MultiViewCrop',
     'ViewPipelines', 'PackMultiViewInputs', 'SoCoRegionSampler',
-    'CrossCLWindowSampler', 'DUPRGridSampler', 'ALFMRegionSampler'
+    'CrossCLWindowSampler', 'DUPRGridSampler', 'ALFMRegionSampler',
+    'RegionCutout'
 ]
