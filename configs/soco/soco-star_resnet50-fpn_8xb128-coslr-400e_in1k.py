@@ -16,7 +16,7 @@ region_sampler = dict(
     jitter_ratio=0.1,
     margin=1.0)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithCheck'),
     dict(
         type='MultiViewCrop',
         views=[

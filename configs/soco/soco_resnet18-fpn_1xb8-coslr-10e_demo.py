@@ -27,7 +27,7 @@ model = dict(
     level_thresholds=(14, 28, 55, 64))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithCheck'),
     dict(
         type='MultiViewCrop',
         views=[

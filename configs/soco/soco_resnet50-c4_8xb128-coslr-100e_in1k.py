@@ -54,7 +54,7 @@ region_sampler = dict(
     jitter_prob=0.,
     margin=1.0)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithCheck'),
     dict(
         type='MultiViewCrop',
         views=[

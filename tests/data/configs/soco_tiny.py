@@ -20,7 +20,7 @@ model = dict(
     level_thresholds=(7, 14, 28, 32))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithCheck'),
     dict(
         type='MultiViewCrop',
         views=[
