@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import List
 
 import pytest
+import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_DATA = osp.join(REPO, 'tests', 'data')
@@ -57,3 +58,64 @@ def run_tool(args: List[str], *, timeout: int = 300,
 
 
 PYTHON = sys.executable
+
+
+def load_checkpoint(path) -> dict:
+    """Load one of our checkpoints with ``weights_only=True`` (mmalfm's
+    allow-list)."""
+    import mmalfm  # noqa: F401
+    from mmalfm.utils import safe_load
+    return safe_load(str(path), map_location='cpu')
+
+
+def assert_state_equal(a, b, what: str) -> None:
+    """Bit-identical nested states (tensors compared with torch.equal)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor), what
+        assert a.dtype == b.dtype and a.shape == b.shape, what
+        assert torch.equal(a, b), f'{what} differs'
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), what
+        for key in a:
+            assert_state_equal(a[key], b[key], f'{what}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), what
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_state_equal(x, y, f'{what}[{i}]')
+    else:
+        assert a == b, f'{what}: {a!r} != {b!r}'
+
+
+def assert_resume_is_bit_identical(train, config: str, tmp_path) -> None:
+    """4 iterations in one go == 2, killed (``<config>_interrupted.py``),
+    ``--resume``, to 4: identical online and EMA target weights, BN
+    statistics, optimizer (LARS momentum) and LR scheduler states.
+
+    Args:
+        train (callable): ``train(config, work_dir, *extra, check=True)``
+            running ``tools/train.py`` on the test data.
+        config (str): ``'<name>.py'`` under ``tests/data/configs``.
+        tmp_path: pytest's temporary directory.
+    """
+    whole, split = tmp_path / 'whole', tmp_path / 'split'
+    train(config, whole)
+
+    killed = train(config.replace('.py', '_interrupted.py'), split,
+                   check=False)
+    assert killed.returncode == 3, killed.stderr[-3000:]
+    assert (split / 'iter_2.pth').exists()
+    assert not (split / 'iter_4.pth').exists()
+
+    resumed = train(config, split, '--resume')
+    assert 'Advance dataloader 2 steps' in resumed.stdout + resumed.stderr
+
+    ckpt_whole = load_checkpoint(whole / 'iter_4.pth')
+    ckpt_split = load_checkpoint(split / 'iter_4.pth')
+    assert ckpt_split['meta']['iter'] == ckpt_whole['meta']['iter'] == 4
+    assert any(k.startswith('target_net.') for k in ckpt_whole['state_dict'])
+    for key in ('state_dict', 'optimizer', 'param_schedulers'):
+        assert_state_equal(ckpt_whole[key], ckpt_split[key], key)
+    # The runs really did train: weights moved away from the resumed start.
+    start = load_checkpoint(split / 'iter_2.pth')['state_dict']
+    key = 'backbone.conv1.weight'
+    assert not torch.equal(start[key], ckpt_whole['state_dict'][key])

@@ -7,7 +7,9 @@ import socket
 
 import pytest
 import torch
-from conftest import PYTHON, REPO, TEST_DATA, load_tool, run_tool
+from conftest import (PYTHON, REPO, TEST_DATA, assert_resume_is_bit_identical,
+                      assert_state_equal, load_checkpoint, load_tool,
+                      run_tool)
 
 CONFIGS = osp.join(TEST_DATA, 'configs')
 
@@ -21,75 +23,26 @@ def _train(config: str, work_dir, data_root: str, *extra, check=True):
     ], check=check)
 
 
-def _load(path):
-    # Our own checkpoints load with weights_only=True (mmalfm allow-list).
-    import mmalfm  # noqa: F401
-    from mmalfm.utils import safe_load
-    return safe_load(str(path), map_location='cpu')
-
-
-def _assert_state_equal(a, b, what):
-    """Bit-identical nested states (tensors compared with torch.equal)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor), what
-        assert a.dtype == b.dtype and a.shape == b.shape, what
-        assert torch.equal(a, b), f'{what} differs'
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), what
-        for key in a:
-            _assert_state_equal(a[key], b[key], f'{what}.{key}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_state_equal(x, y, f'{what}[{i}]')
-    else:
-        assert a == b, f'{what}: {a!r} != {b!r}'
-
-
 def test_resume_is_bit_identical(tiny_demo_data, tmp_path):
     """N iterations in one go == N/2, killed, --resume, to N."""
-    whole, split = tmp_path / 'whole', tmp_path / 'split'
-    _train('byol_tiny.py', whole, tiny_demo_data)
-
-    killed = _train(
-        'byol_tiny_interrupted.py', split, tiny_demo_data, check=False)
-    assert killed.returncode == 3, killed.stderr[-3000:]
-    assert (split / 'iter_2.pth').exists()
-    assert not (split / 'iter_4.pth').exists()
-
-    resumed = _train('byol_tiny.py', split, tiny_demo_data, '--resume')
-    assert 'Advance dataloader 2 steps' in resumed.stdout + resumed.stderr
-
-    ckpt_whole = _load(whole / 'iter_4.pth')
-    ckpt_split = _load(split / 'iter_4.pth')
-    assert ckpt_split['meta']['iter'] == ckpt_whole['meta']['iter'] == 4
-    # Online and EMA target weights, BN statistics, LARS momentum buffers,
-    # and the LR schedulers' states.
-    assert any(k.startswith('target_net.') for k in ckpt_whole['state_dict'])
-    _assert_state_equal(ckpt_whole['state_dict'], ckpt_split['state_dict'],
-                        'state_dict')
-    _assert_state_equal(ckpt_whole['optimizer'], ckpt_split['optimizer'],
-                        'optimizer')
-    _assert_state_equal(ckpt_whole['param_schedulers'],
-                        ckpt_split['param_schedulers'], 'param_schedulers')
-    # The runs really did train: weights moved away from the resumed start.
-    start = _load(split / 'iter_2.pth')['state_dict']
-    key = 'backbone.conv1.weight'
-    assert not torch.equal(start[key], ckpt_whole['state_dict'][key])
+    assert_resume_is_bit_identical(
+        lambda config, work_dir, *extra, check=True: _train(
+            config, work_dir, tiny_demo_data, *extra, check=check),
+        'byol_tiny.py', tmp_path)
 
 
 def test_resume_from_explicit_checkpoint(tiny_demo_data, tmp_path):
     """`--resume PATH` resumes from that file, not the latest one."""
     work = tmp_path / 'run'
     _train('byol_tiny.py', work, tiny_demo_data)
-    first = _load(work / 'iter_4.pth')
+    first = load_checkpoint(work / 'iter_4.pth')
     shutil.copy(work / 'iter_2.pth', tmp_path / 'keep.pth')
     other = tmp_path / 'other'
     proc = _train('byol_tiny.py', other, tiny_demo_data, '--resume',
                   str(tmp_path / 'keep.pth'))
     assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
-    _assert_state_equal(first['state_dict'],
-                        _load(other / 'iter_4.pth')['state_dict'],
+    assert_state_equal(first['state_dict'],
+                        load_checkpoint(other / 'iter_4.pth')['state_dict'],
                         'state_dict')
 
 
