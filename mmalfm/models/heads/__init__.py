@@ -2,3 +2,12 @@
 from .roi_feature_head import ConvFCRoIFeatureHead, RegionRoIHead
 
 __all__ = ['ConvFCRoIFeatureHead', 'RegionRoIHead']
+from .prototype_head import *  # noqa: F401,F403,E402
+from .prototype_head import __all__ as _prototype_head_all  # noqa: E402
+__all__ += _prototype_head_all
+from .moco_queue_head import *  # noqa: F401,F403,E402
+from .moco_queue_head import __all__ as _moco_queue_head_all  # noqa: E402
+__all__ += _moco_queue_head_all
+from .res_layer_extra_norm import *  # noqa: F401,F403,E402
+from .res_layer_extra_norm import __all__ as _res_layer_extra_norm_all  # noqa: E402
+__all__ += _res_layer_extra_norm_all

@@ -10,3 +10,6 @@ __all__ = [
     'MultiLevelRoIPool'
 ]
 __all__ += _negatives_all
+from .prroi_pool import *  # noqa: F401,F403,E402
+from .prroi_pool import __all__ as _prroi_pool_all  # noqa: E402
+__all__ += _prroi_pool_all

@@ -1,0 +1,4 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""Metrics of mmalfm (detection transfer benchmarks)."""
+
+__all__ = []
