@@ -8,6 +8,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # epoch-based runs: item i of epoch e drawn from a (seed, e, i) stream,
+    # so a resumed run gets the same augmentations (mmalfm.datasets.seeding)
+    data_seed=dict(type='PerSampleSeedHook'),
 )
 
 env_cfg = dict(

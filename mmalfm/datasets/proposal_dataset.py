@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 
 from mmalfm.registry import DATASETS
 from .proposals.io import read_proposal_file
+from .seeding import SeededItemsMixin
 
 __all__ = ['ProposalDataset']
 
@@ -86,7 +87,7 @@ def _flat_xyxy(per_image: List[Optional[np.ndarray]],
 
 
 @DATASETS.register_module()
-class ProposalDataset(BaseDataset):
+class ProposalDataset(SeededItemsMixin, BaseDataset):
     """An image dataset joined with offline region proposals.
 
     Wraps an image dataset (``UnlabeledImageDataset``, built from

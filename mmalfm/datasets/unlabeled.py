@@ -8,13 +8,14 @@ from mmengine.dataset import BaseDataset
 from mmengine.fileio import join_path
 
 from mmalfm.registry import DATASETS
+from .seeding import SeededItemsMixin
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
 
 
 @DATASETS.register_module()
-class UnlabeledImageDataset(BaseDataset):
+class UnlabeledImageDataset(SeededItemsMixin, BaseDataset):
     """Images for self-supervised pretraining; labels are never read.
 
     The images come from one of three sources, picked by ``ann_file``:

@@ -138,3 +138,22 @@ class TestMergeArgs:
         cfg._cfg_dict.pop('auto_scale_lr')
         with pytest.raises(KeyError, match='base_batch_size'):
             self.train.merge_args(cfg, args)
+
+
+def test_epoch_based_resume_is_bit_identical(tiny_demo_data, tmp_path):
+    """2 epochs in one go == 1 epoch, killed, --resume, 1 more epoch, with
+    two persistent workers: identical weights (so identical augmentations,
+    see mmalfm.datasets.seeding)."""
+    whole, split = tmp_path / 'whole', tmp_path / 'split'
+    _train('byol_tiny_epochs.py', whole, tiny_demo_data)
+    killed = _train('byol_tiny_epochs_interrupted.py', split, tiny_demo_data,
+                    check=False)
+    assert killed.returncode == 3, killed.stderr[-3000:]
+    assert (split / 'epoch_1.pth').exists()
+    assert not (split / 'epoch_2.pth').exists()
+    resumed = _train('byol_tiny_epochs.py', split, tiny_demo_data, '--resume')
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    a = load_checkpoint(whole / 'epoch_2.pth')
+    b = load_checkpoint(split / 'epoch_2.pth')
+    for key in ('state_dict', 'optimizer', 'param_schedulers'):
+        assert_state_equal(a[key], b[key], key)

@@ -36,3 +36,18 @@ class DumpRankParamsHook(Hook):
         params = {k: v.detach().clone() for k, v in model.named_parameters()}
         torch.save(params, osp.join(runner.work_dir,
                                     f'params_rank{get_rank()}.pth'))
+
+
+@HOOKS.register_module()
+class InterruptAtEpochHook(Hook):
+    """Simulate a job killed right after epoch ``epoch`` (1-based) and its
+    checkpoint (the checkpoint hook has a higher priority)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner) -> None:
+        if runner.epoch + 1 == self.epoch:  # incremented after this hook
+            raise SystemExit(3)
