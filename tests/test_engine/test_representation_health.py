@@ -1,6 +1,7 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """RepresentationHealthHook: exact metrics, a real Runner, BYOL fallback."""
 import glob
+import logging
 import json
 import math
 import os.path as osp
@@ -371,3 +372,224 @@ def test_byol_fallback_one_step():
     assert -1 <= values['mean_cos'] <= 1
     assert 'train/health/pos_frac' not in hub.log_scalars
     assert not model.neck._forward_hooks
+
+
+# --------------------------------------------------------------------------
+# Several branches and the collapse guard.
+# --------------------------------------------------------------------------
+SPREAD = torch.eye(4)  # std 0.5, eff_rank 4
+COLLAPSED = torch.ones(4, 4)  # std 0, eff_rank 1
+
+
+class ListHandler(logging.Handler):
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def messages(self, level):
+        return [r.getMessage() for r in self.records if r.levelno == level]
+
+
+class BranchModel(nn.Module):
+    """``health_tensors()`` returns whatever the test sets."""
+
+    def __init__(self):
+        super().__init__()
+        self.neck = TupleNeck()
+        self.health = None
+
+    def health_tensors(self):
+        return self.health
+
+
+def _guard_runner(name):
+    logger = logging.getLogger(f'mmalfm_test_{name}')
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = ListHandler()
+    logger.handlers = [handler]
+    runner = SimpleNamespace(model=BranchModel(),
+                             iter=0,
+                             logger=logger,
+                             message_hub=MessageHub.get_instance(name))
+    return runner, handler
+
+
+def _check(hook, runner, health):
+    """One logged iteration with the given health dict."""
+    runner.model.health = health
+    hook.before_train_iter(runner, runner.iter)
+    hook.after_train_iter(runner, runner.iter)
+    runner.iter += 1
+
+
+def test_branch_scalars_and_no_neck_fallback():
+    hook = RepresentationHealthHook(interval=1)
+    runner, _ = _guard_runner('test_health_branches')
+    _check(hook, runner,
+           dict(embeddings=SPREAD, branches=dict(gmsr=SPREAD,
+                                                 cdlp=COLLAPSED)))
+    hub = runner.message_hub
+
+    def cur(key):
+        return hub.get_scalar(f'train/health/{key}').current()
+
+    assert cur('std') == pytest.approx(0.5, abs=1e-6)  # flat, unchanged
+    assert cur('gmsr/eff_rank') == pytest.approx(4, abs=1e-4)
+    assert cur('gmsr/mean_cos') == pytest.approx(0, abs=1e-6)
+    assert cur('cdlp/std') == pytest.approx(0, abs=1e-7)
+    assert cur('cdlp/eff_rank') == pytest.approx(1, abs=1e-6)
+    # Branches only: the neck output is not used as flat embeddings.
+    runner2, _ = _guard_runner('test_health_branches_only')
+    hook.before_train_iter(runner2, 0)
+    runner2.model.neck(torch.eye(3))
+    runner2.model.health = dict(branches=dict(gmsr=SPREAD))
+    hook.after_train_iter(runner2, 0)
+    logged = runner2.message_hub.log_scalars
+    assert 'train/health/gmsr/std' in logged
+    assert 'train/health/std' not in logged
+
+
+def test_guard_warns_once_after_patience_and_rearms():
+    hook = RepresentationHealthHook(interval=1, std_floor=0.1, patience=3)
+    runner, log = _guard_runner('test_health_guard')
+    bad = dict(branches=dict(gmsr=SPREAD, cdlp=COLLAPSED))
+    good = dict(branches=dict(gmsr=SPREAD, cdlp=SPREAD))
+    for _ in range(2):
+        _check(hook, runner, bad)
+    assert log.messages(logging.WARNING) == []  # 2 < patience
+    _check(hook, runner, bad)  # 3rd consecutive bad check
+    warnings = log.messages(logging.WARNING)
+    assert len(warnings) == 1
+    msg = warnings[0]
+    assert "branch 'cdlp'" in msg and 'gmsr' not in msg.split('Try:')[0]
+    assert 'std = 0 < std_floor = 0.1' in msg
+    assert 'for 3 consecutive checks (iterations 1-3' in msg
+    assert 'Try: lower the learning rate' in msg
+    for _ in range(4):  # still collapsed: not repeated
+        _check(hook, runner, bad)
+    assert len(log.messages(logging.WARNING)) == 1
+    _check(hook, runner, good)  # recovery: one INFO line, re-armed
+    infos = log.messages(logging.INFO)
+    assert len(infos) == 1 and "branch 'cdlp' recovered" in infos[0]
+    for _ in range(2):
+        _check(hook, runner, bad)
+    assert len(log.messages(logging.WARNING)) == 1
+    _check(hook, runner, bad)
+    warnings = log.messages(logging.WARNING)
+    assert len(warnings) == 2 and 'iterations 9-11' in warnings[1]
+
+
+def test_guard_needs_consecutive_bad_checks():
+    hook = RepresentationHealthHook(interval=1,
+                                    rank_floor=2.0,
+                                    patience=2,
+                                    guard_begin=2)
+    runner, log = _guard_runner('test_health_guard_reset')
+    bad = dict(embeddings=COLLAPSED)
+    good = dict(embeddings=SPREAD)
+    # Iterations 0 and 1 are before guard_begin: they do not count.
+    for health in (bad, bad, bad, good, bad, good, bad):
+        _check(hook, runner, health)
+    assert log.messages(logging.WARNING) == []
+    _check(hook, runner, bad)  # iterations 6 and 7 bad in a row
+    warnings = log.messages(logging.WARNING)
+    assert len(warnings) == 1
+    assert "branch 'embeddings': eff_rank = 1 < rank_floor = 2" in warnings[0]
+
+
+def test_guard_per_branch_floors():
+    hook = RepresentationHealthHook(interval=1,
+                                    std_floor=dict(gmsr=0.1),
+                                    rank_floor=dict(cdlp=2),
+                                    patience=1)
+    runner, log = _guard_runner('test_health_guard_dict')
+    # gmsr collapsed: std below its floor (its rank is not guarded); cdlp
+    # collapsed: only its rank is guarded.
+    _check(hook, runner, dict(branches=dict(gmsr=COLLAPSED, cdlp=COLLAPSED)))
+    warnings = sorted(log.messages(logging.WARNING))
+    assert len(warnings) == 2
+    assert "branch 'cdlp': eff_rank" in warnings[0]
+    assert "branch 'gmsr': std" in warnings[1]
+    # The guard is off by default.
+    off = RepresentationHealthHook(interval=1)
+    runner, log = _guard_runner('test_health_guard_off')
+    for _ in range(5):
+        _check(off, runner, dict(embeddings=COLLAPSED))
+    assert log.records == []
+
+
+def test_guard_arguments_validated():
+    with pytest.raises(ValueError, match='patience'):
+        RepresentationHealthHook(patience=0)
+    with pytest.raises(ValueError, match='guard_begin'):
+        RepresentationHealthHook(guard_begin=-1)
+    with pytest.raises(TypeError, match='std_floor'):
+        RepresentationHealthHook(std_floor='0.1')
+    with pytest.raises(TypeError, match='rank_floor'):
+        RepresentationHealthHook(rank_floor=dict(gmsr='x'))
+    hook = RepresentationHealthHook(interval=1)
+    runner, _ = _guard_runner('test_health_bad_branch')
+    with pytest.raises(ValueError, match="without '/'"):
+        _check(hook, runner, dict(branches={'a/b': SPREAD}))
+    with pytest.raises(TypeError, match='dict'):
+        _check(hook, runner, dict(branches=[SPREAD]))
+
+
+class CollapsingModel(BaseModel):
+    """Two branches; ``cdlp`` collapses from iteration 3 on."""
+
+    def __init__(self):
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(1))
+        self.calls = 0
+        self._health = None
+
+    def forward(self, inputs, pos=None, mode='loss'):
+        self.calls += 1
+        cdlp = SPREAD if self.calls < 3 else COLLAPSED
+        self._health = dict(branches=dict(gmsr=SPREAD, cdlp=cdlp))
+        return dict(loss=self.offset.square().sum())
+
+    def health_tensors(self):
+        return self._health
+
+
+def test_guard_in_runner_log(tmp_path):
+    from mmengine.runner import Runner
+    runner = Runner(model=CollapsingModel(),
+                    work_dir=str(tmp_path),
+                    train_dataloader=dict(dataset=ToyDataset(),
+                                          sampler=dict(type='DefaultSampler',
+                                                       shuffle=False),
+                                          batch_size=2,
+                                          num_workers=0),
+                    train_cfg=dict(by_epoch=False, max_iters=8),
+                    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+                    default_hooks=dict(logger=dict(type='LoggerHook',
+                                                   interval=1),
+                                       checkpoint=None),
+                    log_processor=dict(by_epoch=False),
+                    custom_hooks=[
+                        dict(type='RepresentationHealthHook',
+                             interval=1,
+                             std_floor=0.05,
+                             rank_floor=1.5,
+                             patience=3)
+                    ],
+                    default_scope='mmalfm',
+                    experiment_name='health_guard_runner')
+    runner.train()
+    log = open(glob.glob(osp.join(runner.log_dir, '*.log'))[0]).read()
+    # Bad from iteration 3 on: warned at iteration 5, once per metric.
+    assert log.count("possible collapse of branch 'cdlp'") == 2
+    assert log.count("possible collapse of branch 'cdlp': std") == 1
+    assert log.count("possible collapse of branch 'cdlp': eff_rank") == 1
+    assert 'WARNING' in log and "branch 'gmsr'" not in log
+    assert 'iterations 3-5' in log
+    assert 'health/cdlp/eff_rank: 1.0000' in log
+    assert 'health/gmsr/eff_rank: 4.0000' in log

@@ -31,14 +31,19 @@ returning ``None`` (nothing cached yet) or a dict with any of the keys
 - ``num_images`` (int, optional): the number of images of the batch.
   Defaults to the leading dimension of a 1-d/bool ``pos_pairs`` and else to
   the batch size of ``data_batch``.
+- ``branches`` (``Dict[str, Tensor]``, optional): embeddings ``[N, ...]`` of
+  several branches of a multi-branch method, by branch name (e.g. ALFM's
+  ``{'gmsr': global embeddings, 'cdlp': region embeddings}``). Each gets the
+  embedding scalars under ``<prefix>/<branch>/<name>`` and its own collapse
+  guard. Branch names must be non-empty and contain no ``/``.
 
 The algorithm should cache them *detached* (``tensor.detach()``) in its
 ``loss`` and overwrite them on each forward; the hook only reads them, after
 the train step of every ``interval``-th iteration.
 
-Without ``health_tensors`` (or when it gives no ``embeddings``), the hook
-registers a forward hook on ``model.neck`` for the duration of the logged
-iteration and uses the output of the neck's *first* call of that iteration
+Without ``health_tensors`` (or when it gives neither ``embeddings`` nor
+``branches``), the hook registers a forward hook on ``model.neck`` for the
+duration of the logged iteration and uses the output of the neck's *first* call of that iteration
 (its first element if it is a tuple/list, as for MMPretrain's necks, flattened
 to ``[N, d]``). For MMPretrain's ``BYOL`` that is the online projection of the
 first view (the target network holds a deep copy of the neck, which the hook
@@ -67,12 +72,42 @@ Logged scalars (``train/<prefix>/<name>``)
 - ``skipped_images``: the running count of images
   :class:`~mmalfm.datasets.transforms.LoadImageWithCheck` skipped as corrupt
   (kept in shared memory, so forked dataloader workers' skips count).
+- ``<branch>/std``, ``<branch>/eff_rank``, ``<branch>/mean_cos``: the same
+  three embedding scalars for each entry of ``branches``.
+
+Collapse guard
+--------------
+With ``std_floor`` and/or ``rank_floor`` set, every check (each logged
+iteration, from iteration ``guard_begin`` on) compares ``std`` / ``eff_rank``
+of every branch (the flat ``embeddings`` count as the branch
+``'embeddings'``) with its floor. When a value stays *below* its floor for
+``patience`` consecutive checks, the hook logs **one** warning (level
+WARNING) naming the branch, the metric, its value, the floor and what to
+try; it does not repeat it while the value stays low. Once the value is back
+at or above the floor the hook logs one INFO line and re-arms (a later drop
+warns again after ``patience`` more bad checks). A check without the branch
+leaves its count unchanged. The counts are per process and not
+checkpointed: a resumed run starts counting afresh. The guard only warns; it
+never stops the run.
+
+Floors (a float for every branch, or a dict ``{branch: floor}``; a branch
+missing from the dict is not guarded; ``None``, the default, disables the
+guard, so the hook's behaviour is unchanged):
+
+- ``std_floor``: well-spread L2-normalised ``d``-dimensional embeddings have
+  ``std ≈ 1/sqrt(d)`` and a collapsed batch 0; ``0.1 / sqrt(d)`` (0.00625
+  for ``d = 256``, 0.0125 for ``d = 64``) flags a batch whose spread fell
+  by an order of magnitude.
+- ``rank_floor``: ``eff_rank`` is 1 for a collapsed batch. Freshly
+  initialised networks often give low-rank, highly correlated outputs, so
+  keep the floor low (e.g. 2) and use ``guard_begin`` to skip the first
+  iterations.
 
 Cost and distributed training
 -----------------------------
 Everything runs under :func:`torch.no_grad` in float32 on at most
-``max_samples`` rows: one SVD of a ``<= max_samples x d`` matrix every
-``interval`` iterations. The hook uses only the *local* data of each rank and
+``max_samples`` rows: one SVD of a ``<= max_samples x d`` matrix per branch
+every ``interval`` iterations. The hook uses only the *local* data of each rank and
 performs no collective operation, so it cannot deadlock or desynchronise
 ranks; the logged values are those of rank 0's batch (MMEngine logs rank 0's
 message hub), ``skipped_images`` included.
@@ -81,12 +116,14 @@ The logger prints the *latest* value of each scalar at every logging
 iteration, so choose ``interval`` a multiple of the logger's interval for the
 printed values to be those of the printed iteration.
 """
+import logging
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
 
@@ -94,6 +131,21 @@ from mmalfm.datasets.transforms.loading import LoadImageWithCheck
 from mmalfm.registry import HOOKS
 
 DATA_BATCH = Optional[Any]
+Floor = Union[None, float, Dict[str, float]]
+
+#: The branch name of the flat ``embeddings`` in the collapse guard.
+FLAT_BRANCH = 'embeddings'
+
+#: What to try when a branch collapses (part of the guard's warning).
+COLLAPSE_ADVICE = (
+    'lower the learning rate or lengthen its warm-up; strengthen the '
+    'anti-collapse term of this branch (e.g. CodingRateLoss beta, '
+    'VICRegLoss var_weight; for a distillation branch a lower teacher '
+    'temperature or a centre momentum closer to 1); check that the two '
+    'views differ (augmentations not too weak) and the EMA momentum. The '
+    'floors are RepresentationHealthHook(std_floor=..., rank_floor=..., '
+    'patience=...).')
+
 
 def _as_2d(x: Tensor, max_samples: int) -> Tensor:
     """At most ``max_samples`` rows of ``x`` as a float32 ``[N, d]``."""
@@ -225,6 +277,24 @@ class RepresentationHealthHook(Hook):
             ``'health'``.
         center_rank (bool): Centre the embeddings before the SVD of
             ``eff_rank``. Defaults to False.
+        std_floor (float | dict, optional): Collapse-guard floor of ``std``
+            (one value for every branch, or ``{branch: floor}``); see the
+            module documentation for good values. Defaults to None (off).
+        rank_floor (float | dict, optional): Collapse-guard floor of
+            ``eff_rank``, same forms. Defaults to None (off).
+        patience (int): Number of consecutive checks below a floor before the
+            warning. Defaults to 3.
+        guard_begin (int): Checks at iterations before this one (0-based
+            ``runner.iter``) do not count, e.g. to skip the low-rank outputs
+            of a freshly initialised network. Defaults to 0.
+
+    Example::
+
+        custom_hooks = [
+            dict(type='RepresentationHealthHook', interval=50,
+                 std_floor=dict(gmsr=0.1 / 256**0.5, cdlp=0.1 / 256**0.5),
+                 rank_floor=2.0, patience=3, guard_begin=500)
+        ]
     """
 
     priority = 'NORMAL'  # before LoggerHook ('BELOW_NORMAL') logs the iter.
@@ -233,19 +303,57 @@ class RepresentationHealthHook(Hook):
                  interval: int = 50,
                  max_samples: int = 4096,
                  prefix: str = 'health',
-                 center_rank: bool = False) -> None:
+                 center_rank: bool = False,
+                 std_floor: Floor = None,
+                 rank_floor: Floor = None,
+                 patience: int = 3,
+                 guard_begin: int = 0) -> None:
         if not isinstance(interval, int) or interval <= 0:
             raise ValueError(f'interval must be a positive int, got '
                              f'{interval!r}')
         if not isinstance(max_samples, int) or max_samples < 2:
             raise ValueError(f'max_samples must be an int >= 2, got '
                              f'{max_samples!r}')
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f'patience must be an int >= 1, got '
+                             f'{patience!r}')
+        if not isinstance(guard_begin, int) or guard_begin < 0:
+            raise ValueError(f'guard_begin must be an int >= 0, got '
+                             f'{guard_begin!r}')
         self.interval = interval
         self.max_samples = max_samples
         self.prefix = prefix.strip('/')
         self.center_rank = center_rank
+        self.floors = {
+            'std': self._check_floor('std_floor', std_floor),
+            'eff_rank': self._check_floor('rank_floor', rank_floor)
+        }
+        self.patience = patience
+        self.guard_begin = guard_begin
         self._handle = None
         self._captured: Optional[Tensor] = None
+        # Collapse guard state, keyed by (branch, metric): the consecutive
+        # bad checks (and the iteration of the first one), and the warned.
+        self._bad: Dict[tuple, list] = {}
+        self._warned: set = set()
+
+    @staticmethod
+    def _check_floor(name: str, floor: Floor) -> Floor:
+        """Validate a floor argument (None, a number or a dict of them)."""
+        if floor is None:
+            return None
+        for value in (floor.values() if isinstance(floor, dict) else
+                      [floor]):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f'{name} must be None, a number or a dict '
+                                f'{{branch: number}}, got {floor!r}')
+        return floor
+
+    def _floor(self, metric: str, branch: str) -> Optional[float]:
+        floor = self.floors[metric]
+        if isinstance(floor, dict):
+            return floor.get(branch)
+        return floor
 
     @staticmethod
     def _unwrap(model: nn.Module) -> nn.Module:
@@ -291,26 +399,100 @@ class RepresentationHealthHook(Hook):
         for name, value in scalars.items():
             runner.message_hub.update_scalar(f'train/{self.prefix}/{name}',
                                              value)
+        if runner.iter >= self.guard_begin:
+            self.guard(runner, scalars)
+
+    def _branches(self, health: dict) -> Dict[str, Tensor]:
+        """Embeddings by scalar-name prefix: ``''`` for the flat ones."""
+        groups: Dict[str, Tensor] = {}
+        embeddings = health.get('embeddings')
+        branches = health.get('branches')
+        if embeddings is None and branches is None:
+            embeddings = self._captured
+        if isinstance(embeddings, Tensor):
+            groups[''] = embeddings
+        if branches is not None:
+            if not isinstance(branches, dict):
+                raise TypeError(
+                    "health_tensors()['branches'] must be a dict "
+                    f'{{branch name: Tensor [N, d]}}, got {type(branches)}')
+            for name, value in branches.items():
+                if not isinstance(name, str) or not name or '/' in name:
+                    raise ValueError(
+                        "health_tensors()['branches'] keys must be non-empty "
+                        f"names without '/', got {name!r}")
+                if isinstance(value, Tensor):
+                    groups[name] = value
+        return groups
 
     def compute(self, runner, data_batch: DATA_BATCH = None) -> dict:
-        """The scalars of the current iteration (no message-hub update)."""
+        """The scalars of the current iteration (no message-hub update).
+
+        Flat names (``std``, ...) for ``embeddings`` and ``<branch>/<name>``
+        for each entry of ``branches``.
+        """
         model = self._unwrap(runner.model)
         health = None
         if callable(getattr(model, 'health_tensors', None)):
             health = model.health_tensors()
         health = dict(health or {})
-        embeddings = health.get('embeddings')
-        if embeddings is None:
-            embeddings = self._captured
         scalars: Dict[str, float] = {}
         with torch.no_grad():
-            if isinstance(embeddings, Tensor):
-                scalars.update(
-                    embedding_stats(embeddings, self.max_samples,
-                                    self.center_rank))
+            for branch, embeddings in self._branches(health).items():
+                stats = embedding_stats(embeddings, self.max_samples,
+                                        self.center_rank)
+                scalars.update({
+                    f'{branch}/{name}' if branch else name: value
+                    for name, value in stats.items()
+                })
             scalars.update(pair_stats(health, _batch_size(data_batch)))
         scalars['skipped_images'] = LoadImageWithCheck.skipped_count()
         return scalars
+
+    def guard(self, runner, scalars: Dict[str, float]) -> None:
+        """One collapse-guard check on the scalars of :meth:`compute`.
+
+        See the module documentation; logs at most one WARNING per branch and
+        metric per episode below the floor.
+        """
+        if all(floor is None for floor in self.floors.values()):
+            return
+        logger = getattr(runner, 'logger', None)
+        if logger is None:
+            logger = MMLogger.get_current_instance()
+        for key, value in scalars.items():
+            branch, _, metric = key.rpartition('/')
+            branch = branch or FLAT_BRANCH
+            if metric not in self.floors:
+                continue
+            floor = self._floor(metric, branch)
+            if floor is None:
+                continue
+            state = (branch, metric)
+            if value < floor:
+                bad = self._bad.setdefault(state, [0, runner.iter])
+                bad[0] += 1
+                if bad[0] >= self.patience and state not in self._warned:
+                    self._warned.add(state)
+                    floor_name = ('std_floor'
+                                  if metric == 'std' else 'rank_floor')
+                    logger.log(
+                        logging.WARNING,
+                        f'RepresentationHealthHook: possible collapse of '
+                        f"branch '{branch}': {metric} = {value:.4g} < "
+                        f'{floor_name} = {floor:.4g} for {bad[0]} '
+                        f'consecutive checks (iterations {bad[1] + 1}-'
+                        f'{runner.iter + 1}, every {self.interval}). Try: '
+                        f'{COLLAPSE_ADVICE}')
+            else:
+                self._bad.pop(state, None)
+                if state in self._warned:
+                    self._warned.discard(state)
+                    logger.log(
+                        logging.INFO,
+                        f"RepresentationHealthHook: branch '{branch}' "
+                        f'recovered: {metric} = {value:.4g} >= {floor:.4g} '
+                        f'(iteration {runner.iter + 1}).')
 
     def after_train(self, runner) -> None:
         self._remove_neck_hook()

@@ -384,11 +384,17 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
 
     # --------------------------------------------------------------- health
     def cache_health(self, **tensors) -> None:
-        """Store detached tensors for :meth:`health_tensors`."""
-        self._health = {
-            k: v.detach() if isinstance(v, Tensor) else v
-            for k, v in tensors.items()
-        }
+        """Store detached tensors (also inside dicts such as ``branches``)
+        for :meth:`health_tensors`, so the cache never holds a graph."""
+
+        def detach(v):
+            if isinstance(v, Tensor):
+                return v.detach()
+            if isinstance(v, dict):
+                return {k: detach(x) for k, x in v.items()}
+            return v
+
+        self._health = detach(tensors)
 
     def health_tensors(self) -> Optional[dict]:
         """Tensors of the last training forward for
