@@ -5,6 +5,7 @@ import mmpretrain.models  # noqa: F401,E402
 
 from .algorithms import *  # noqa: F401,F403,E402
 from .heads import *  # noqa: F401,F403,E402
+from .init import *  # noqa: F401,F403,E402
 from .losses import *  # noqa: F401,F403,E402
 from .necks import *  # noqa: F401,F403,E402
 from .utils import *  # noqa: F401,F403,E402
