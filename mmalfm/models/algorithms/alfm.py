@@ -1,4 +1,501 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""ALFM (methods.md §4)."""
+r"""ALFM: Aligning Local Features from Multi-view (methods.md §4).
 
-__all__ = []
+Fang et al., *Aligning local features from multi-view (ALFM): A hybrid
+self-supervised framework for object detection via contextual distillation
+and global representation learning*, Knowledge-Based Systems 330 (2025).
+Only the abstract is public: every choice below that it does not state is
+ours ([D] in methods.md §4.3) and is a constructor argument. See
+``configs/alfm/README.md`` and ``docs/advanced_guides/alfm.md``.
+
+One step (two global views ``G_1, G_2``, ``L`` local patches ``L_r``)::
+
+    GMSR  z_v = projector(avgpool(C5(G_v)))          student only (siamese)
+          L_GMSR = gmsr_loss(z_1, z_2)                 align + entropy
+    CDLP  t_r^a = cdlp_head_T(roi_head_T(RoIAlign(P^T_l(r)(G_a), b_r^a)))
+          s_r^L = cdlp_head(roi_head(RoIAlign(P_l(L_r), whole patch)))
+          s_r^b = cdlp_head(roi_head(RoIAlign(P_l(r)(G_b), b_r^b)))
+          L_CDLP = 1/2 sum_a [ mean_r H(t^a, s^L) + mean_r H(t^a, s^b) ]
+    L = L_GMSR + alpha L_CDLP [+ redundancy term]
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from mmalfm.registry import MODELS
+from mmalfm.structures import ViewGeometry
+from ..utils import assign_soco_levels, id_correspondence
+from .base import Feats, RegionBatch, RegionSelfSupervisor, _build, _last
+
+__all__ = ['ALFM']
+
+
+def match_ids(ids_t: Tensor, ids_s: Tensor) -> Tuple[Tensor, Tensor]:
+    """For each student row, the first teacher row with the same id.
+
+    Args:
+        ids_t (Tensor): ``[N, T]`` teacher region ids (negative: none).
+        ids_s (Tensor): ``[N, S]`` student region ids.
+
+    Returns:
+        tuple: ``[N, S]`` int64 teacher row index (0 where unmatched) and
+        ``[N, S]`` bool ``valid`` (a non-negative id present in both).
+    """
+    corr = id_correspondence(ids_t, ids_s)  # [N, T, S]
+    valid = corr.any(dim=1)
+    # argmax returns the first maximal index
+    return corr.to(torch.int32).argmax(dim=1), valid
+
+
+def _take(rows: Tensor, index: Tensor) -> Tensor:
+    """``rows [N, T, K]`` gathered at ``index [N, S]`` -> ``[N, S, K]``."""
+    return torch.gather(rows, 1,
+                        index[..., None].expand(-1, -1, rows.shape[-1]))
+
+
+@MODELS.register_module()
+class ALFM(RegionSelfSupervisor):
+    """ALFM: GMSR on global embeddings + CDLP on regions (methods.md §4.3).
+
+    **Networks.** Student: ``backbone`` (ResNet-50) + ``neck`` (mmdet FPN,
+    P2-P5) + ``roi_head`` (4conv1fc ``RegionRoIHead``) -- the exported
+    detector parts, named as in mmdet -- plus ``projector`` (GMSR, on
+    ``avgpool(C5)``, e.g. ``NonLinearNeck(with_avg_pool=True)``) and
+    ``cdlp_head`` (:class:`~mmalfm.models.heads.PrototypeHead`). Teacher:
+    EMA (``target_ema``, ``CosineEMA(momentum=0.004, end_momentum=0)`` =
+    keep-rate 0.996 -> 1) of ``backbone``, ``neck``, ``roi_head`` and
+    ``cdlp_head`` only: GMSR is siamese (both global views go through the
+    student and the entropy term prevents collapse), so the projector has no
+    teacher copy. Without CDLP no teacher is built.
+
+    **Views** (``MultiViewCrop``): ``num_views`` views of which the last
+    ``num_local_views`` are ``kind='region_crop'`` local patches; the GMSR
+    pair is ``global_views``. :meth:`encode` returns the FPN levels followed
+    by the backbone's last stage (``(P2, P3, P4, P5, C5)``).
+
+    **Regions.** The CDLP terms are generic over the region sampler: for
+    every pair ``(s_a, s_b)`` of region sets the sampler returns (ids
+    matched by equality: ``ALFMRegionSampler``, ``SoCoRegionSampler``,
+    ``CrossCLWindowSampler``, ...), and every local set ``MultiViewCrop``
+    appends (``info['local_sets']``), each student region is matched to the
+    first teacher region of the same non-negative id (:func:`match_ids`);
+    unmatched rows (padding id ``-1``, images without overlap, invalid
+    CrossCL keys) are masked out of the loss, so an image whose overlap had
+    no region (``info['no_overlap']``) contributes to GMSR only. Region boxes
+    of the pair sets are pooled at their scale-aware level in their own view
+    (SoCo thresholds ``level_thresholds`` on view pixels,
+    :func:`assign_soco_levels`).
+
+    **CDLP** (``teacher_view='global'``, default): teacher soft labels from
+    each side ``a`` of each pair; the student predicts them from every local
+    patch with the same id (``loss_cdlp_local``) and from the other side
+    ``b`` (``loss_cdlp_cross``, if ``cross_view_distillation``); each term is
+    the mean over matched rows, averaged over the teacher sides (and pairs).
+    ``teacher_view='local'`` (ablation "teacher on the local view") swaps the
+    local relation: the teacher labels the local patch, the student predicts
+    from the global regions (the cross term is unchanged). The centre of
+    ``cdlp_loss`` is updated once per step with all valid teacher logits.
+
+    **Logged:** ``loss_gmsr_<term>`` (the GMSR loss's terms),
+    ``loss_cdlp_local``, ``loss_cdlp_cross``, ``loss_redundancy``; when the
+    sampler reports them, ``alfm_random_boxes`` (random boxes in the batch:
+    ``info['num_random']``) and ``alfm_no_overlap`` (images without region).
+    ``health_tensors()``: ``branches={'gmsr': z_1, 'cdlp': student region
+    embeddings}``, ``pos_pairs`` (per-image matched pairs of the first
+    region pair) for ``RepresentationHealthHook`` and its collapse guard.
+
+    Args:
+        backbone (dict): Backbone config (all stages out, ``out_indices=(0,
+            1, 2, 3)``).
+        neck (dict, optional): FPN config (needed for CDLP/redundancy).
+        roi_head (dict, optional): ``RegionRoIHead`` config.
+        projector (dict): GMSR projector (MMPretrain neck on ``(C5, )``).
+        cdlp_head (dict, optional): ``PrototypeHead`` config; None with
+            ``cdlp_loss=None`` disables CDLP (GMSR-only ablation).
+        gmsr_loss (dict): ``CodingRateLoss`` (default), ``MECLoss`` or
+            ``VICRegLoss``; returns a dict of weighted terms.
+        cdlp_loss (dict, optional): ``SoftLabelDistillationLoss``; its
+            ``loss_weight`` is ALFM's ``alpha``; ``out_dim`` must equal the
+            head's ``num_prototypes``.
+        redundancy_loss (dict, optional): Barlow-Twins term on the student
+            RoI-head features of matched regions of each pair (e.g.
+            ``dict(type='CrossCorrelationLoss', lambd=5e-3)``, MMPretrain's);
+            off (None) by default.
+        redundancy_weight (float): Its weight; the term is
+            ``weight * CCL(C) / D`` with ``C`` the ``D x D`` cross-correlation
+            of the batch-standardised features.
+        roi_pool (dict, optional): ``MultiLevelRoIPool`` arguments.
+        target_ema (dict, optional): Teacher EMA config.
+        global_views (tuple[int, int]): The GMSR views.
+        num_local_views (int): Trailing ``region_crop`` views.
+        num_views (int, optional): Total views; defaults to
+            ``len(global_views) + num_local_views``.
+        level_thresholds (Sequence[float]): SoCo level bounds (view px) of
+            P2..P5 (``48/96/192/224`` at 224 px; scale with the view size).
+        local_level (int, optional): Fixed FPN level index of the local
+            patches; None assigns it by the patch size with
+            ``level_thresholds`` (P3 for a 96-px patch at the 224-px
+            thresholds).
+        local_box (str): ``'whole'`` pools the whole local patch (spec);
+            ``'region'`` pools the tracked region box in the patch (equal up
+            to the outward pixel rounding; differs with a crop ``margin``).
+        teacher_view (str): ``'global'`` or ``'local'`` (see above).
+        cross_view_distillation (bool): Add ``loss_cdlp_cross``.
+        batch_views (bool): Same-size views share one backbone forward (the
+            global views in one batch, the local patches in another).
+        **kwargs: Other :class:`RegionSelfSupervisor` arguments
+            (``check_finite``, ``data_preprocessor``, ``init_cfg``, ...).
+    """
+
+    target_modules = ('backbone', 'neck', 'roi_head', 'cdlp_head')
+
+    def __init__(self,
+                 backbone: dict,
+                 projector: dict,
+                 neck: Optional[dict] = None,
+                 roi_head: Optional[dict] = None,
+                 cdlp_head: Optional[dict] = None,
+                 gmsr_loss: dict = dict(type='CodingRateLoss'),
+                 cdlp_loss: Optional[dict] = None,
+                 redundancy_loss: Optional[dict] = None,
+                 redundancy_weight: float = 1.0,
+                 roi_pool: Optional[dict] = None,
+                 target_ema: Optional[dict] = dict(
+                     type='CosineEMA', momentum=0.004, end_momentum=0.),
+                 global_views: Tuple[int, int] = (0, 1),
+                 num_local_views: int = 4,
+                 num_views: Optional[int] = None,
+                 level_thresholds: Sequence[float] = (48, 96, 192, 224),
+                 local_level: Optional[int] = None,
+                 local_box: str = 'whole',
+                 teacher_view: str = 'global',
+                 cross_view_distillation: bool = True,
+                 batch_views: bool = True,
+                 **kwargs) -> None:
+        if kwargs.get('loss') is not None or kwargs.get(
+                'predictor') is not None:
+            raise ValueError('ALFM takes gmsr_loss / cdlp_loss / '
+                             'redundancy_loss, not loss or predictor')
+        kwargs.pop('loss', None)
+        kwargs.pop('predictor', None)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            roi_head=roi_head,
+            projector=projector,
+            roi_pool=roi_pool,
+            target_ema=None,  # built below, once cdlp_head exists
+            batch_views=batch_views,
+            **kwargs)
+        if (cdlp_head is None) != (cdlp_loss is None):
+            raise ValueError('ALFM: set both model.cdlp_head and '
+                             'model.cdlp_loss (CDLP on) or neither (GMSR '
+                             f'only); got cdlp_head={cdlp_head!r}, '
+                             f'cdlp_loss={cdlp_loss!r}')
+        with DefaultScope.overwrite_default_scope('mmalfm'):
+            self.cdlp_head = _build(cdlp_head)
+            self.gmsr_loss = _build(gmsr_loss)
+            self.cdlp_loss = _build(cdlp_loss)
+            self.redundancy_loss = _build(redundancy_loss)
+        self.with_cdlp = self.cdlp_head is not None
+        self.with_regions = self.with_cdlp or self.redundancy_loss is not None
+        if self.gmsr_loss is None:
+            raise ValueError('ALFM needs model.gmsr_loss')
+        if self.with_regions and None in (self.neck, self.roi_head,
+                                          self.roi_pool):
+            raise ValueError('ALFM: CDLP and the redundancy term need '
+                             'model.neck, model.roi_head and model.roi_pool')
+        if self.with_cdlp:
+            if target_ema is None:
+                raise ValueError('ALFM: CDLP needs a teacher (target_ema)')
+            k_head = getattr(self.cdlp_head, 'num_prototypes', None)
+            k_loss = getattr(self.cdlp_loss, 'out_dim', None)
+            if k_head is not None and k_loss is not None and k_head != k_loss:
+                raise ValueError(
+                    f'ALFM: model.cdlp_head.num_prototypes={k_head} but '
+                    f'model.cdlp_loss.out_dim={k_loss}; set them equal')
+            # The projector has no teacher: GMSR is siamese.
+            self.target_ema = target_ema
+            self.build_target()
+        self.redundancy_weight = float(redundancy_weight)
+
+        self.global_views = tuple(int(v) for v in global_views)
+        if len(self.global_views) != 2 or \
+                self.global_views[0] == self.global_views[1]:
+            raise ValueError(f'global_views must be two different views, '
+                             f'got {global_views}')
+        if num_local_views < 0:
+            raise ValueError(f'num_local_views must be >= 0, got '
+                             f'{num_local_views}')
+        self.num_local_views = int(num_local_views)
+        self.num_views = int(num_views) if num_views is not None else \
+            len(self.global_views) + self.num_local_views
+        self.num_context_views = self.num_views - self.num_local_views
+        if max(self.global_views) >= self.num_context_views:
+            raise ValueError(
+                f'ALFM: global_views={self.global_views} must be among the '
+                f'{self.num_context_views} non-local views (num_views='
+                f'{self.num_views}, num_local_views={self.num_local_views})')
+        self.level_thresholds = tuple(level_thresholds)
+        if self.roi_pool is not None and \
+                len(self.level_thresholds) != self.roi_pool.num_levels:
+            raise ValueError(
+                f'ALFM: {len(self.level_thresholds)} level_thresholds but '
+                f'roi_pool has {self.roi_pool.num_levels} featmap_strides')
+        if local_level is not None and self.roi_pool is not None and \
+                not 0 <= local_level < self.roi_pool.num_levels:
+            raise ValueError(f'local_level must be None or in 0..'
+                             f'{self.roi_pool.num_levels - 1}, got '
+                             f'{local_level}')
+        self.local_level = local_level
+        if local_box not in ('whole', 'region'):
+            raise ValueError(f"local_box must be 'whole' or 'region', got "
+                             f'{local_box!r}')
+        self.local_box = local_box
+        if teacher_view not in ('global', 'local'):
+            raise ValueError(f"teacher_view must be 'global' or 'local', "
+                             f'got {teacher_view!r}')
+        if teacher_view == 'local' and self.num_local_views == 0:
+            raise ValueError("teacher_view='local' needs local views")
+        self.teacher_view = teacher_view
+        self.cross_view_distillation = cross_view_distillation
+        self._local_sets: List[int] = []
+
+    # ------------------------------------------------------------ features
+    def encode(self, x: Tensor, target: bool = False) -> Feats:
+        """``(P2, ..., P5, C5)`` with the neck, ``(C5, )`` without regions
+        (GMSR only: the FPN would be wasted)."""
+        net = self.target if target else self
+        stages = net.backbone(x)
+        if not isinstance(stages, (tuple, list)):
+            stages = (stages, )
+        if not self.with_regions:
+            return (stages[-1], )
+        return tuple(net.neck(stages)) + (stages[-1], )
+
+    def online_views(self, num_views: int) -> List[int]:
+        if not self.with_regions:
+            return list(self.global_views)
+        return list(range(num_views))
+
+    def target_views(self, num_views: int) -> List[int]:
+        if not self.with_cdlp:
+            return []
+        if self.teacher_view == 'local':
+            return list(range(num_views))
+        return list(range(self.num_context_views))
+
+    # ---------------------------------------------------------- validation
+    def collate_regions(self, data_samples, geometry):
+        """The base's region sets; also records ``info['local_sets']``."""
+        regions, pairs = super().collate_regions(data_samples, geometry)
+        self._local_sets = []
+        if regions:
+            info = data_samples[0].metainfo['regions'].get('info', {})
+            self._local_sets = [int(s) for s in info.get('local_sets', [])]
+        return regions, pairs
+
+    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
+                    pairs: List[Tuple[int, int]]) -> None:
+        """The data must have the model's views, local patches and pairs."""
+        local_views = [regions[s].view for s in self._local_sets]
+        expected = list(range(self.num_context_views, self.num_views))
+        fix = (' Make MultiViewCrop(views=[...]) give model.num_views views '
+               'whose last model.num_local_views are dict(kind='
+               "'region_crop', num=...), with a region_sampler (e.g. "
+               "ALFMRegionSampler(num_regions=...)), or change the model.")
+        if len(views) != self.num_views or local_views != expected:
+            raise ValueError(
+                f'ALFM is configured for num_views={self.num_views} views, '
+                f'the last num_local_views={self.num_local_views} being '
+                f'local patches (views {expected}), but the batch has '
+                f'{len(views)} views with local (region_crop) patches at '
+                f'views {local_views}.' + fix)
+        if not self.with_regions:
+            return
+        if not pairs:
+            raise ValueError(
+                'ALFM: CDLP/redundancy need region sets, but the batch has '
+                'no region pairs.' + fix)
+        bad = [(regions[a].view, regions[b].view) for a, b in pairs
+               if max(regions[a].view, regions[b].view) >=
+               self.num_context_views]
+        if bad:
+            raise ValueError(f'ALFM: region pairs must join non-local '
+                             f'views, got view pairs {bad}.' + fix)
+
+    # -------------------------------------------------------------- regions
+    def _pool(self, feats: Feats, rb: RegionBatch,
+              geometry: ViewGeometry) -> Tensor:
+        """``[N, M, C, S, S]`` RoIs of one set at its levels."""
+        geom = geometry[:, rb.view]
+        boxes = rb.boxes
+        local = rb.view >= self.num_context_views
+        if local and self.local_box == 'whole':
+            boxes = geom.view_box.to(boxes)[:, None].expand_as(boxes)
+        if local and self.local_level is not None:
+            levels = torch.full_like(rb.ids, self.local_level)
+        else:
+            levels = assign_soco_levels(boxes, geom, self.level_thresholds)
+        levels = levels.clamp(min=-1)
+        return self.pool_regions(feats[:self.roi_pool.num_levels], boxes,
+                                 levels)
+
+    def _embed_sets(self, feats: Dict[int, Feats], regions: List[RegionBatch],
+                    sets: Sequence[int], geometry: ViewGeometry,
+                    target: bool) -> Dict[int, Tuple[Tensor, ...]]:
+        """RoI head (+ CDLP head) of several sets in one batch.
+
+        Returns:
+            dict: set -> ``(features [N, M, D], embeddings [N, M, E],
+            logits [N, M, K])`` (the last two None without CDLP).
+        """
+        net = self.target if target else self
+        rois = [self._pool(feats[regions[s].view], regions[s], geometry)
+                for s in sets]
+        sizes = [r.shape[1] for r in rois]
+        rois = torch.cat(rois, dim=1)
+        n = rois.shape[0]
+        x = net.roi_head(rois.flatten(0, 1))
+        outs = [x.reshape(n, sum(sizes), -1)]
+        if self.with_cdlp:
+            e = net.cdlp_head.embed(x)
+            outs += [e.reshape(n, sum(sizes), -1),
+                     net.cdlp_head.classify(e).reshape(n, sum(sizes), -1)]
+        else:
+            outs += [None, None]
+        split = [
+            o.split(sizes, dim=1) if o is not None else [None] * len(sets)
+            for o in outs
+        ]
+        return {
+            s: tuple(part[i] for part in split)
+            for i, s in enumerate(sets)
+        }
+
+    def _distill(self, teacher: Tensor, ids_t: Tensor, student: Tensor,
+                 ids_s: Tensor) -> Tuple[Tensor, Tensor]:
+        """Mean CE of the student rows to their id-matched teacher rows, and
+        the per-image number of matched rows ``[N]``."""
+        index, valid = match_ids(ids_t, ids_s)
+        k = student.shape[-1]
+        loss = self.cdlp_loss(student.reshape(-1, k),
+                              _take(teacher, index).reshape(-1, k),
+                              valid.reshape(-1))
+        return loss, valid.sum(dim=1)
+
+    def _redundancy(self, fa: Tensor, ids_a: Tensor, fb: Tensor,
+                    ids_b: Tensor) -> Tensor:
+        """Barlow-Twins term on matched student features (fp32)."""
+        index, valid = match_ids(ids_a, ids_b)
+        with torch.autocast(device_type=fa.device.type, enabled=False):
+            za = _take(fa, index)[valid].float()
+            zb = fb[valid].float()
+            if za.shape[0] < 2:  # nothing to correlate: 0 in the graph
+                return (fa.sum() + fb.sum()).float() * 0
+            za = (za - za.mean(0)) / (za.var(0, unbiased=False) + 1e-5).sqrt()
+            zb = (zb - zb.mean(0)) / (zb.var(0, unbiased=False) + 1e-5).sqrt()
+            corr = za.t() @ zb / za.shape[0]
+            return self.redundancy_weight * self.redundancy_loss(corr) / \
+                corr.shape[0]
+
+    # -------------------------------------------------------------- losses
+    def region_losses(self, online: Dict[int, Feats],
+                      target: Dict[int, Feats], regions: List[RegionBatch],
+                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
+                      data_samples: Sequence[DataSample]
+                      ) -> Dict[str, Tensor]:
+        losses: Dict[str, Tensor] = {}
+        g1, g2 = self.global_views
+        z1 = _last(self.projector((online[g1][-1], )))
+        z2 = _last(self.projector((online[g2][-1], )))
+        for name, value in self.gmsr_loss(z1, z2).items():
+            losses[f'loss_gmsr_{name}'] = value
+        health = dict(branches=dict(gmsr=z1))
+        losses.update(self._sampler_stats(data_samples, z1))
+        if not self.with_regions:
+            self.cache_health(**health)
+            return losses
+
+        pair_sets = sorted({s for p in pairs for s in p})
+        local_sets = list(self._local_sets)
+        student = self._embed_sets(online, regions, pair_sets + local_sets,
+                                   geometry, target=False)
+        ids = {s: regions[s].ids for s in pair_sets + local_sets}
+        first_a, first_b = pairs[0]
+        health['pos_pairs'] = id_correspondence(
+            ids[first_a], ids[first_b]).sum(dim=(1, 2))
+        health['possible_pairs'] = ids[first_a].numel()
+
+        if self.with_cdlp:
+            t_sets = pair_sets + (local_sets
+                                  if self.teacher_view == 'local' else [])
+            with torch.no_grad():
+                teacher = self._embed_sets(target, regions, t_sets, geometry,
+                                           target=True)
+            losses.update(
+                self._cdlp_terms(student, teacher, ids, pairs, pair_sets,
+                                 local_sets))
+            used = torch.cat([teacher[s][2][ids[s] >= 0] for s in t_sets])
+            self.cdlp_loss.update_center(used)
+            emb = student[first_b][1]
+            health['branches']['cdlp'] = emb[ids[first_b] >= 0]
+
+        if self.redundancy_loss is not None:
+            terms = [
+                self._redundancy(student[a][0], ids[a], student[b][0], ids[b])
+                for a, b in pairs
+            ]
+            losses['loss_redundancy'] = sum(terms) / len(terms)
+        self.cache_health(**health)
+        return losses
+
+    def _cdlp_terms(self, student: dict, teacher: dict, ids: dict,
+                    pairs: List[Tuple[int, int]], pair_sets: List[int],
+                    local_sets: List[int]) -> Dict[str, Tensor]:
+        """``loss_cdlp_local`` and ``loss_cdlp_cross`` (see the class doc)."""
+        out: Dict[str, Tensor] = {}
+        logits = 2
+        if local_sets:
+            ids_l = torch.cat([ids[s] for s in local_sets], dim=1)
+            if self.teacher_view == 'global':
+                s_l = torch.cat([student[s][logits] for s in local_sets], 1)
+                terms = [
+                    self._distill(teacher[t][logits], ids[t], s_l, ids_l)[0]
+                    for t in pair_sets
+                ]
+            else:
+                t_l = torch.cat([teacher[s][logits] for s in local_sets], 1)
+                terms = [
+                    self._distill(t_l, ids_l, student[s][logits], ids[s])[0]
+                    for s in pair_sets
+                ]
+            out['loss_cdlp_local'] = sum(terms) / len(terms)
+        if self.cross_view_distillation:
+            terms = []
+            for a, b in pairs:
+                for t, s in ((a, b), (b, a)):
+                    terms.append(
+                        self._distill(teacher[t][logits], ids[t],
+                                      student[s][logits], ids[s])[0])
+            out['loss_cdlp_cross'] = sum(terms) / len(terms)
+        return out
+
+    @staticmethod
+    def _sampler_stats(data_samples: Sequence[DataSample],
+                       like: Tensor) -> Dict[str, Tensor]:
+        """Random-box and no-overlap counts of the batch (logged, no
+        gradient), when the sampler reports them (``ALFMRegionSampler``)."""
+        infos = [(ds.metainfo.get('regions') or {}).get('info', {})
+                 for ds in data_samples]
+        out = {}
+        if infos and all('num_random' in i for i in infos):
+            out['alfm_random_boxes'] = like.new_tensor(
+                float(sum(int(i['num_random']) for i in infos)))
+        if infos and all('no_overlap' in i for i in infos):
+            out['alfm_no_overlap'] = like.new_tensor(
+                float(sum(bool(i['no_overlap']) for i in infos)))
+        return {k: v.detach().float() for k, v in out.items()}

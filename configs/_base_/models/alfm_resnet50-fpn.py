@@ -1,0 +1,101 @@
+# ALFM R50-FPN (methods.md §4.3): student = mmdet ResNet-50 + mmdet FPN P2-P5
+# + 4conv1fc RoI head (all SyncBN, exported to mmdet with SoCo's keys), a
+# GMSR projector on avgpool(C5) and a CDLP prototype head; teacher = EMA of
+# backbone, neck, roi_head and cdlp_head (keep-rate 0.996 -> 1, cosine).
+# Every key tagged [D] is our design (the paper's text is not public).
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+num_prototypes = 4096  # K [D]
+model = dict(
+    type='ALFM',
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
+    backbone=dict(
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        zero_init_residual=True),  # [D] as SoCo
+    neck=dict(
+        type='mmdet.FPN',
+        in_channels=[256, 512, 1024, 2048],
+        out_channels=256,
+        start_level=0,
+        add_extra_convs=False,
+        num_outs=4,
+        norm_cfg=norm_cfg),
+    roi_pool=dict(
+        output_size=7,
+        featmap_strides=(4, 8, 16, 32),
+        sampling_ratio=0,
+        aligned=True),
+    roi_head=dict(
+        type='RegionRoIHead',
+        bbox_head=dict(
+            type='ConvFCRoIFeatureHead',
+            num_shared_convs=4,
+            num_shared_fcs=1,
+            in_channels=256,
+            conv_out_channels=256,
+            fc_out_channels=1024,
+            roi_feat_size=7,
+            norm_cfg=norm_cfg)),
+    # GMSR projector [D]: avgpool(C5) -> Linear 2048-4096, BN, ReLU ->
+    # Linear 4096-256 (student only: GMSR is siamese).
+    projector=dict(
+        type='NonLinearNeck',
+        in_channels=2048,
+        hid_channels=4096,
+        out_channels=256,
+        num_layers=2,
+        with_bias=True,
+        with_last_bn=False,
+        with_last_bias=True,
+        with_avg_pool=True,
+        norm_cfg=dict(type='SyncBN')),
+    # CDLP head [D]: 1024 -> 2048 -> 2048 -> 256 (GELU), L2-norm, K
+    # weight-normalised prototypes (gain fixed to 1). BN after the hidden
+    # layers (DINO's use_bn_in_head): the RoI-head features are post-ReLU
+    # (all positive), and without BN every region starts with nearly the same
+    # embedding (demo: cosine 0.99, the collapse guard fires).
+    cdlp_head=dict(
+        type='PrototypeHead',
+        in_channels=1024,
+        hid_channels=2048,
+        bottleneck_channels=256,
+        num_prototypes=num_prototypes,
+        num_layers=3,
+        norm_cfg=dict(type='SyncBN'),
+        norm_last_layer=True),
+    # GMSR [A: alignment + entropy; D: coding rate, eps2, beta]
+    gmsr_loss=dict(
+        type='CodingRateLoss', eps2=0.05, beta=1.0, align_weight=1.0,
+        gather=True),
+    # CDLP [A: soft labels; D: DINO recipe]; loss_weight = alpha
+    cdlp_loss=dict(
+        type='SoftLabelDistillationLoss',
+        out_dim=num_prototypes,
+        student_temp=0.1,
+        teacher_temp=0.07,
+        warmup_teacher_temp=0.04,
+        warmup_teacher_temp_epochs=30,
+        center_momentum=0.9,
+        loss_weight=1.0),
+    redundancy_loss=None,  # [D] Barlow-Twins term, ablation only
+    redundancy_weight=1.0,
+    # MMEngine EMA convention: update rate m = 1 - tau; tau 0.996 -> 1.
+    target_ema=dict(type='CosineEMA', momentum=0.004, end_momentum=0.),
+    global_views=(0, 1),
+    num_local_views=4,
+    level_thresholds=(48, 96, 192, 224),  # SoCo aware_range at 224 px
+    local_level=None,  # [D] by patch size: a 96-px patch -> P3
+    local_box='whole',
+    teacher_view='global',
+    cross_view_distillation=True,
+    batch_views=True)

@@ -1,0 +1,30 @@
+# ALFM on ImageNet-1K at equal *iterations* with the COCO flagship:
+# COCO 118,287 / 512 = 231 it/epoch x 800 = 184,800 iterations;
+# ImageNet 1,281,167 / 512 = 2,502 it/epoch -> 74 epochs = 185,148 (+0.2 %).
+# Warm-ups keep their COCO length in iterations: lr 10 COCO epochs = 2,310
+# it ~ 1 ImageNet epoch; teacher temperature 30 COCO epochs = 6,930 it =
+# 2.77 ImageNet epochs. Ablation 4 of methods.md §4.4.
+_base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_in1k.py']
+
+max_epochs = 74
+warmup_epochs = 1
+model = dict(cdlp_loss=dict(warmup_teacher_temp_epochs=30 * 231 / 2502))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.01,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+default_hooks = dict(checkpoint=dict(interval=2, max_keep_ckpts=3))

@@ -1,0 +1,362 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""ALFM on a tiny model (CPU): losses, gradients, teacher, regions, errors."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import default_collate
+from mmengine.logging import MessageHub
+from mmengine.registry import DefaultScope
+
+import mmalfm  # noqa: F401
+from mmalfm.models import ALFM
+from mmalfm.models.algorithms.alfm import match_ids
+from mmalfm.registry import MODELS, TRANSFORMS
+
+REPO = Path(__file__).resolve().parents[2]
+BN = dict(type='BN')
+K = 32
+
+
+def tiny_cfg(**overrides) -> dict:
+    """ALFM with ResNet-18 at 1/8 width, FPN 16, head 16 -> 32, K = 32."""
+    cfg = dict(
+        type='ALFM',
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            to_rgb=True),
+        backbone=dict(
+            type='mmdet.ResNet',
+            depth=18,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(0, 1, 2, 3),
+            norm_cfg=BN,
+            norm_eval=False),
+        neck=dict(
+            type='mmdet.FPN',
+            in_channels=[8, 16, 32, 64],
+            out_channels=16,
+            num_outs=4,
+            norm_cfg=BN),
+        roi_pool=dict(output_size=7, featmap_strides=(4, 8, 16, 32)),
+        roi_head=dict(
+            type='RegionRoIHead',
+            bbox_head=dict(
+                type='ConvFCRoIFeatureHead',
+                in_channels=16,
+                conv_out_channels=16,
+                fc_out_channels=32,
+                norm_cfg=BN)),
+        projector=dict(
+            type='NonLinearNeck',
+            in_channels=64,
+            hid_channels=64,
+            out_channels=16,
+            num_layers=2,
+            with_bias=True,
+            with_last_bn=False,
+            with_last_bias=True,
+            with_avg_pool=True,
+            norm_cfg=dict(type='BN1d')),
+        cdlp_head=dict(
+            type='PrototypeHead',
+            in_channels=32,
+            hid_channels=64,
+            bottleneck_channels=16,
+            num_prototypes=K),
+        gmsr_loss=dict(type='CodingRateLoss'),
+        cdlp_loss=dict(type='SoftLabelDistillationLoss', out_dim=K),
+        num_local_views=4,
+        level_thresholds=(7, 14, 28, 32))  # 224-px recipe scaled to 32 px
+    cfg.update(overrides)
+    return cfg
+
+
+def make_batch(num_images=2, seed=0, num_local=4, proposals=True):
+    """A collated batch through the real ALFM data pipeline (32/16 px)."""
+    pipeline = [
+        TRANSFORMS.build(
+            dict(
+                type='MultiViewCrop',
+                views=[
+                    dict(kind='resized_crop', size=32, scale=(0.3, 1.),
+                         num=2),
+                    dict(kind='region_crop', size=16, num=num_local)
+                ],
+                region_sampler=dict(
+                    type='ALFMRegionSampler', num_regions=num_local))),
+        TRANSFORMS.build(dict(type='PackMultiViewInputs')),
+    ]
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    items = []
+    for i in range(num_images):
+        xy = rng.uniform(0, 40, (12, 2))
+        wh = rng.uniform(8, 40, (12, 2))
+        props = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        result = dict(
+            img=rng.integers(0, 255, (60, 80, 3), dtype=np.uint8),
+            img_path=f'img{i}.jpg',
+            proposals=props if proposals else np.zeros((0, 4), np.float32))
+        for t in pipeline:
+            result = t(result)
+        items.append(result)
+    return default_collate(items)
+
+
+def build(**overrides) -> ALFM:
+    torch.manual_seed(0)
+    return MODELS.build(tiny_cfg(**overrides))
+
+
+@pytest.fixture
+def hub():
+    """A message hub with a 10-iteration schedule, restored afterwards."""
+    hub = MessageHub.get_current_instance()
+    old = {k: hub.get_info(k) for k in ('iter', 'max_iters', 'max_epochs')}
+    hub.update_info('max_iters', 10)
+    hub.update_info('max_epochs', 1)
+    hub.update_info('iter', 0)
+    yield hub
+    for k, v in old.items():
+        hub.update_info(k, v)
+
+
+@pytest.fixture(scope='module')
+def batch():
+    return make_batch()
+
+
+def _loss(model, batch):
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    return model(**data, mode='loss')
+
+
+def _total(losses):
+    return sum(v for k, v in losses.items() if k.startswith('loss'))
+
+
+def test_match_ids_takes_the_first_teacher_row():
+    ids_t = torch.tensor([[3, 5, 3, -1], [0, 1, 2, 3]])
+    ids_s = torch.tensor([[3, -1, 7, 5], [-1, 2, 2, 0]])
+    index, valid = match_ids(ids_t, ids_s)
+    assert valid.tolist() == [[True, False, False, True],
+                              [False, True, True, True]]
+    assert index[valid].tolist() == [0, 1, 2, 2, 0]
+
+
+def test_loss_terms_and_gradients_reach_the_student_only(batch, hub):
+    model = build()
+    losses = _loss(model, batch)
+    assert set(losses) == {
+        'loss_gmsr_align', 'loss_gmsr_entropy', 'loss_cdlp_local',
+        'loss_cdlp_cross', 'alfm_random_boxes', 'alfm_no_overlap'
+    }
+    for key, value in losses.items():
+        assert value.dim() == 0 and torch.isfinite(value), key
+    assert 0 <= losses['loss_gmsr_align'].item() <= 4
+    assert losses['loss_gmsr_entropy'].item() < 0
+    # cross-entropies over K prototypes of near-uniform students: ~log K
+    for key in ('loss_cdlp_local', 'loss_cdlp_cross'):
+        assert 0 < losses[key].item() < 2 * np.log(K)
+    _total(losses).backward()
+    for name, p in model.target_net.named_parameters():
+        assert not p.requires_grad and p.grad is None, name
+    for prefix in ('backbone.', 'neck.', 'roi_head.bbox_head.shared_convs.',
+                   'roi_head.bbox_head.shared_fcs.', 'projector.',
+                   'cdlp_head.mlp.', 'cdlp_head.prototypes.'):
+        grads = [
+            p.grad for n, p in model.named_parameters()
+            if n.startswith(prefix)
+        ]
+        assert grads and any(g is not None and g.abs().sum() > 0
+                             for g in grads), prefix
+    # The teacher holds no projector (GMSR is siamese).
+    assert set(model.target) == {'backbone', 'neck', 'roi_head', 'cdlp_head'}
+    health = model.health_tensors()
+    assert health['branches']['gmsr'].shape == (2, 16)
+    assert health['branches']['cdlp'].shape == (2 * 4, 16)
+    assert not health['branches']['cdlp'].requires_grad
+    assert health['pos_pairs'].tolist() == [4, 4]
+
+
+def test_teacher_is_the_ema_and_the_centre_moves(batch, hub):
+    """First update copies the student; the teacher is not changed by the
+    optimizer, only by the EMA; the CDLP centre moves."""
+    model = build()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = _loss(model, batch)
+    for name, p in model.target.backbone.named_parameters():
+        assert torch.equal(p, dict(model.backbone.named_parameters())[name])
+    assert model.cdlp_loss.center.abs().sum() > 0
+    teacher = {k: v.clone() for k, v in model.target_net.state_dict().items()}
+    _total(losses).backward()
+    optimizer.step()
+    for k, v in model.target_net.state_dict().items():
+        assert torch.equal(v, teacher[k]), k
+    assert not torch.equal(model.backbone.conv1.weight,
+                           model.target.backbone.conv1.weight)
+
+
+def test_centre_equals_the_hand_computed_mean(batch, hub):
+    model = build()
+    captured = []
+    update = model.cdlp_loss.update_center
+
+    def spy(logits):
+        captured.append(logits.clone())
+        update(logits)
+
+    model.cdlp_loss.update_center = spy
+    _loss(model, batch)
+    assert len(captured) == 1  # once per step
+    # 2 teacher (global) sets x 2 images x 4 regions
+    assert captured[0].shape == (16, K)
+    torch.testing.assert_close(model.cdlp_loss.center,
+                               0.1 * captured[0].mean(0, keepdim=True))
+
+
+def test_no_overlap_images_contribute_to_gmsr_only(hub):
+    """An image whose sampler found no overlap has empty region sets: its
+    pixels get no gradient from the CDLP terms (BN in eval mode so that the
+    images do not interact through batch statistics)."""
+    batch = make_batch()
+    regions = batch['data_samples'][1].metainfo['regions']
+    regions['ids'] = [np.zeros(0, np.int64) for _ in regions['ids']]
+    regions['boxes'] = [np.zeros((0, 4), np.float32) for _ in regions['ids']]
+    regions['info'].update(no_overlap=True, num_random=0, fallback=False)
+    batch['data_samples'][1].set_metainfo(dict(regions=regions))
+    model = build()
+    model.eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    views = [v.clone().requires_grad_(True) for v in data['inputs']]
+    losses = model(views, data['data_samples'], mode='loss')
+    assert losses['alfm_no_overlap'].item() == 1
+    assert model.health_tensors()['pos_pairs'].tolist() == [4, 0]
+    (losses['loss_cdlp_local'] + losses['loss_cdlp_cross']).backward(
+        retain_graph=True)
+    for v in views:
+        assert v.grad[1].abs().sum() == 0
+    assert sum(v.grad[0].abs().sum() for v in views) > 0
+    for v in views:
+        v.grad = None
+    losses['loss_gmsr_align'].backward()
+    assert views[0].grad[1].abs().sum() > 0
+
+
+def test_random_boxes_are_counted(hub):
+    model = build()
+    no_props = make_batch(num_images=3, proposals=False)
+    losses = _loss(model, no_props)
+    assert losses['alfm_random_boxes'].item() == 3 * 4
+    infos = [ds.metainfo['regions']['info']
+             for ds in no_props['data_samples']]
+    assert all(i['fallback'] and i['num_random'] == 4 for i in infos)
+    with_props = make_batch(num_images=3)
+    expected = sum(ds.metainfo['regions']['info']['num_random']
+                   for ds in with_props['data_samples'])
+    assert _loss(model, with_props)['alfm_random_boxes'].item() == expected
+
+
+def test_view_mismatch_names_both_sides(hub):
+    model = build(num_local_views=3)
+    with pytest.raises(ValueError) as err:
+        _loss(model, make_batch())
+    msg = str(err.value)
+    assert 'num_views=5' in msg and 'num_local_views=3' in msg
+    assert 'batch has 6 views' in msg and '[2, 3, 4, 5]' in msg
+    assert 'region_crop' in msg
+
+
+def test_configuration_errors():
+    with pytest.raises(ValueError, match='out_dim'):
+        build(cdlp_loss=dict(type='SoftLabelDistillationLoss', out_dim=7))
+    with pytest.raises(ValueError, match='cdlp_head'):
+        build(cdlp_head=None)
+    with pytest.raises(ValueError, match='global_views'):
+        build(global_views=(0, 2), num_local_views=4)
+
+
+def test_teacher_on_local_view_and_barlow_term(batch, hub):
+    model = build(
+        teacher_view='local',
+        redundancy_loss=dict(type='CrossCorrelationLoss', lambd=5e-3))
+    assert model.target_views(6) == [0, 1, 2, 3, 4, 5]
+    losses = _loss(model, batch)
+    assert {'loss_cdlp_local', 'loss_cdlp_cross',
+            'loss_redundancy'} <= set(losses)
+    assert losses['loss_redundancy'].item() > 0
+    _total(losses).backward()
+
+
+def test_gmsr_only_has_no_teacher_and_encodes_global_views(hub):
+    model = build(cdlp_head=None, cdlp_loss=None, num_local_views=0)
+    assert model.target_net is None
+    batch = make_batch(num_local=1)
+    # the pipeline still has a local view: clear error
+    with pytest.raises(ValueError, match='num_local_views=0'):
+        _loss(model, batch)
+    model = build(cdlp_head=None, cdlp_loss=None, num_local_views=1)
+    losses = _loss(model, batch)
+    assert {k for k in losses if k.startswith('loss')} == {
+        'loss_gmsr_align', 'loss_gmsr_entropy'
+    }
+    assert model.online_views(3) == [0, 1]
+
+
+def test_builds_in_a_foreign_scope():
+    """``type='mmalfm.ALFM'`` from an MMDetection config builds fully."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MMDET_MODELS.build(tiny_cfg(type='mmalfm.ALFM'))
+    assert type(model) is ALFM
+    assert type(model.cdlp_head).__name__ == 'PrototypeHead'
+    assert type(model.gmsr_loss).__name__ == 'CodingRateLoss'
+
+
+def _shapes(state, prefixes):
+    return {
+        k: tuple(v.shape)
+        for k, v in state.items() if k.startswith(prefixes)
+    }
+
+
+def test_r50_keys_equal_mmdet_mask_rcnn():
+    """backbone/neck/box-head keys and shapes = mmdet Mask R-CNN R50-FPN
+    with a Shared4Conv1FCBBoxHead (the exporter needs no ALFM code)."""
+    import mmdet
+    import mmdet.models  # noqa: F401
+    from mmdet.registry import MODELS as MMDET_MODELS
+    cfg = Config.fromfile(
+        str(REPO / 'configs/_base_/models/alfm_resnet50-fpn.py'))
+    with DefaultScope.overwrite_default_scope('mmalfm'):
+        ours = MODELS.build(cfg.model).state_dict()
+    det_cfg = Config.fromfile(
+        str(Path(mmdet.__file__).parent / '.mim' / 'configs' / 'mask_rcnn' /
+            'mask-rcnn_r50_fpn_1x_coco.py'))
+    sync = dict(type='SyncBN', requires_grad=True)
+    det_cfg.model.backbone.update(norm_cfg=sync, init_cfg=None)
+    det_cfg.model.neck.norm_cfg = sync
+    det_cfg.model.roi_head.bbox_head = dict(
+        det_cfg.model.roi_head.bbox_head,
+        type='Shared4Conv1FCBBoxHead',
+        norm_cfg=sync)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        theirs = MMDET_MODELS.build(det_cfg.model).state_dict()
+    assert _shapes(ours, 'backbone.') == _shapes(theirs, 'backbone.')
+    assert _shapes(ours, 'neck.') == _shapes(theirs, 'neck.')
+    head = ('roi_head.bbox_head.shared_convs.',
+            'roi_head.bbox_head.shared_fcs.')
+    assert _shapes(ours, head) == _shapes(theirs, head)
+    assert len(_shapes(ours, head)) == 4 * 6 + 2
+    rest = {k.split('.')[0] for k in ours} - {'backbone', 'neck', 'roi_head'}
+    assert rest == {'projector', 'cdlp_head', 'cdlp_loss', 'target_net'}
+    assert ours['cdlp_head.prototypes.weight'].shape == (4096, 256)
+    assert ours['projector.fc0.weight'].shape == (4096, 2048)
+    assert not any(k.startswith('target_net.module.projector') for k in ours)
