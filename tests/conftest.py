@@ -5,7 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 from types import ModuleType
-from typing import List
+from typing import List, Tuple
 
 import pytest
 import torch
@@ -58,6 +58,41 @@ def run_tool(args: List[str], *, timeout: int = 300,
 
 
 PYTHON = sys.executable
+
+
+
+@pytest.fixture(scope='session')
+def tiny_demo_proposals(tiny_demo_data, tmp_path_factory) -> Tuple[str, str]:
+    """The tiny demo set's COCO root and its selective-search proposal file
+    (made once per session by ``tools/data/selective_search.py``).
+
+    Returns:
+        tuple[str, str]: ``(coco_root, proposal_file)``.
+    """
+    coco = osp.join(tiny_demo_data, 'coco')
+    proposals = tmp_path_factory.mktemp('proposals') / 'ss_train2017.json'
+    run_tool([
+        PYTHON, 'tools/data/selective_search.py',
+        osp.join(coco, 'annotations', 'instances_train2017.json'),
+        str(proposals), '--img-prefix',
+        osp.join(coco, 'train2017'), '--nproc', '1'
+    ])
+    return coco, str(proposals)
+
+
+def train_on_proposals(config: str, work_dir, data: Tuple[str, str], *extra,
+                       check: bool = True):
+    """``tools/train.py`` on a ``ProposalDataset`` config of
+    ``tests/data/configs`` with the data of :func:`tiny_demo_proposals`."""
+    coco, proposals = data
+    return run_tool([
+        PYTHON, 'tools/train.py',
+        osp.join(TEST_DATA, 'configs', config), '--work-dir',
+        str(work_dir), '--cfg-options',
+        f'train_dataloader.dataset.dataset.data_root={coco}/',
+        'train_dataloader.dataset.data_root=',
+        f'train_dataloader.dataset.proposal_file={proposals}', *extra
+    ], check=check)
 
 
 def load_checkpoint(path) -> dict:

@@ -3,12 +3,10 @@
 pipeline gives the views the model expects; the two mix configs train two
 iterations on the tiny demo data (in process, SyncBN reverted to BN)."""
 import copy
-import os.path as osp
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import PYTHON, run_tool
 from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.logging import MessageHub
@@ -110,19 +108,6 @@ def test_ablations_change_only_their_key():
     assert crop.region_sampler.source == 'random'
 
 
-@pytest.fixture(scope='module')
-def demo_proposals(tiny_demo_data, tmp_path_factory):
-    coco = osp.join(tiny_demo_data, 'coco')
-    out = tmp_path_factory.mktemp('alfm_mix') / 'ss_train2017.json'
-    run_tool([
-        PYTHON, 'tools/data/selective_search.py',
-        osp.join(coco, 'annotations', 'instances_train2017.json'),
-        str(out), '--img-prefix',
-        osp.join(coco, 'train2017'), '--nproc', '1'
-    ])
-    return coco, str(out)
-
-
 @pytest.fixture
 def hub():
     """A 10-iteration schedule in the message hub (CosineEMA reads it)."""
@@ -136,8 +121,8 @@ def hub():
 
 
 @pytest.mark.parametrize('path', MIX)
-def test_mix_config_trains_two_iterations(path, demo_proposals, hub):
-    coco, proposals = demo_proposals
+def test_mix_config_trains_two_iterations(path, tiny_demo_proposals, hub):
+    coco, proposals = tiny_demo_proposals
     cfg = Config.fromfile(str(REPO / path))
     dataset = copy.deepcopy(cfg.train_dataloader.dataset)
     if dataset.type == 'ProposalDataset':

@@ -6,37 +6,7 @@ import glob
 import json
 import os.path as osp
 
-import pytest
-from conftest import (PYTHON, TEST_DATA, assert_resume_is_bit_identical,
-                      run_tool)
-
-CONFIGS = osp.join(TEST_DATA, 'configs')
-
-
-@pytest.fixture(scope='module')
-def alfm_data(tiny_demo_data, tmp_path_factory):
-    """The tiny demo set and its selective-search proposal file."""
-    coco = osp.join(tiny_demo_data, 'coco')
-    proposals = tmp_path_factory.mktemp('alfm') / 'ss_train2017.json'
-    run_tool([
-        PYTHON, 'tools/data/selective_search.py',
-        osp.join(coco, 'annotations', 'instances_train2017.json'),
-        str(proposals), '--img-prefix',
-        osp.join(coco, 'train2017'), '--nproc', '1'
-    ])
-    return coco, str(proposals)
-
-
-def _train(config, work_dir, data, *extra, check=True):
-    coco, proposals = data
-    return run_tool([
-        PYTHON, 'tools/train.py',
-        osp.join(CONFIGS, config), '--work-dir',
-        str(work_dir), '--cfg-options',
-        f'train_dataloader.dataset.dataset.data_root={coco}/',
-        'train_dataloader.dataset.data_root=',
-        f'train_dataloader.dataset.proposal_file={proposals}', *extra
-    ], check=check)
+from conftest import assert_resume_is_bit_identical, train_on_proposals
 
 
 def _scalars(work_dir) -> list:
@@ -47,13 +17,14 @@ def _scalars(work_dir) -> list:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def test_alfm_loss_falls_without_collapse_warning(alfm_data, tmp_path):
+def test_alfm_loss_falls_without_collapse_warning(tiny_demo_proposals,
+                                                  tmp_path):
     iters = 12
-    proc = _train('alfm_tiny.py', tmp_path, alfm_data,
-                  f'train_cfg.max_iters={iters}',
-                  f'param_scheduler.1.end={iters}',
-                  f'param_scheduler.1.T_max={iters - 2}',
-                  'default_hooks.checkpoint.interval=100')
+    proc = train_on_proposals('alfm_tiny.py', tmp_path, tiny_demo_proposals,
+                              f'train_cfg.max_iters={iters}',
+                              f'param_scheduler.1.end={iters}',
+                              f'param_scheduler.1.T_max={iters - 2}',
+                              'default_hooks.checkpoint.interval=100')
     rows = [r for r in _scalars(tmp_path) if 'loss' in r]
     assert len(rows) == iters
     for key in ('loss_gmsr_align', 'loss_gmsr_entropy', 'loss_cdlp_local',
@@ -67,8 +38,8 @@ def test_alfm_loss_falls_without_collapse_warning(alfm_data, tmp_path):
     assert 'possible collapse' not in log
 
 
-def test_alfm_resume_is_bit_identical(alfm_data, tmp_path):
+def test_alfm_resume_is_bit_identical(tiny_demo_proposals, tmp_path):
     assert_resume_is_bit_identical(
-        lambda config, work_dir, *extra, check=True: _train(
-            config, work_dir, alfm_data, *extra, check=check),
+        lambda config, work_dir, *extra, check=True: train_on_proposals(
+            config, work_dir, tiny_demo_proposals, *extra, check=check),
         'alfm_tiny.py', tmp_path)
