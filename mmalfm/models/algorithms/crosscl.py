@@ -1,4 +1,347 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""CrossCL (methods.md §2)."""
+"""CrossCL: cross-stage regional contrastive learning (methods.md §2).
 
-__all__ = []
+Yan, Yang, Gao, Zheng, *Self-supervised Cross-stage Regional Contrastive
+Learning for Object Detection*, ICME 2023 (released code ``yanjk3/CrossCL``,
+now ``iSEE-Laboratory/CrossCL``).
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import broadcast, get_rank, get_world_size
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from mmalfm.registry import MODELS
+from mmalfm.structures import ViewGeometry, sliding_windows
+from ..utils import (check_dense_negatives, dense_window_negatives,
+                     gather_no_grad, prroi_pool_1x1)
+from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
+
+__all__ = ['CrossCL', 'batch_shuffle_ddp', 'batch_unshuffle_ddp']
+
+#: The four regional terms: (log name, query level, key level, negatives).
+REGION_TERMS = (('p4', 'p4', 'p4', 'p4'), ('p3', 'p3', 'p3', 'p3'),
+                ('p4_p3', 'p4', 'p3', 'p3'), ('p3_p4', 'p3', 'p4', 'p4'))
+
+
+# ------------------------------------------------------------- ShuffleBN
+@torch.no_grad()
+def batch_shuffle_ddp(x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+    """MoCo's batch shuffle across ranks (ShuffleBN), without gradient.
+
+    All ranks' batches are gathered, rank 0 draws a permutation of the
+    global batch and broadcasts it, and each rank keeps its slice of the
+    permuted batch, so that the key encoder's BN statistics mix images of
+    all ranks. A no-op in a single process. Every rank must have the same
+    batch size (``drop_last=True``).
+
+    Args:
+        x (Tensor): ``[B, ...]`` local batch.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: The shuffled local batch ``[B, ...]``
+        and the global inverse permutation ``[world * B]`` for
+        :func:`batch_unshuffle_ddp` (None in a single process).
+    """
+    world = get_world_size()
+    if world == 1:
+        return x, None
+    x_all = gather_no_grad(x)
+    perm = torch.randperm(x_all.shape[0], device=x.device)
+    broadcast(perm, src=0)
+    unshuffle = torch.argsort(perm)
+    return x_all[perm.view(world, -1)[get_rank()]], unshuffle
+
+
+@torch.no_grad()
+def batch_unshuffle_ddp(x: Tensor, unshuffle: Optional[Tensor]) -> Tensor:
+    """Undo :func:`batch_shuffle_ddp` on an output ``[B, ...]`` (gather,
+    then take this rank's rows of the inverse permutation)."""
+    if unshuffle is None:
+        return x
+    world = get_world_size()
+    return gather_no_grad(x)[unshuffle.view(world, -1)[get_rank()]]
+
+
+@MODELS.register_module()
+class CrossCL(RegionSelfSupervisor):
+    r"""CrossCL = MoCo v2 + same- and cross-stage regional InfoNCE on P3/P4.
+
+    One step (views ``q = 0`` and ``k = 1`` from ``MultiViewCrop`` with
+    ``flip='shared'`` and ``CrossCLWindowSampler``: 36 windows of the query
+    view, the same rows in the key view with id ``-1`` where the window is
+    not fully inside it)::
+
+        EMA update of the key encoder (before the key forward)
+        P3q, P4q, gq = enc(q)                         online
+        P3k, P4k, gk = EMA enc(shuffleBN(k))          no grad
+        r{3,4}{q,k} = PrRoIPool1x1(P{3,4}, boxes, 1/8 | 1/16)   fp32
+        N4 = norm(avgpool3x3_s1(P4k)), gathered across ranks
+        N3 = norm(avgpool3x3_s1(P3k)), local (``gather_p3=False``)
+        loss_global = MoCoQueueHead(gq, gk)            (then enqueue gk)
+        loss_p4    = NCE(r4q, r4k, N4)    loss_p3    = NCE(r3q, r3k, N3)
+        loss_p4_p3 = NCE(r4q, r3k, N3)    loss_p3_p4 = NCE(r3q, r4k, N4)
+
+    ``enc`` = ``backbone`` (C3, C4, C5) -> ``neck`` (``PartialFPN``: P3, P4)
+    and ``global_neck`` (``MoCoV2Neck`` on avgpool(C5)). NCE is
+    ``InfoNCELoss`` (T = 0.2, positive at logit 0, rows of invalid windows
+    ignored, mean over the valid windows of the local batch). Regional
+    features have no projector (L2-normalised 256-d FPN vectors). The key
+    encoder is the EMA (``ExponentialMovingAverage(momentum=0.001)``, keep
+    rate 0.999) of ``backbone``, ``neck`` and ``global_neck``.
+
+    **ShuffleBN.** With ``shuffle_bn=True`` the key forward runs on the
+    batch shuffled across ranks (:func:`batch_shuffle_ddp`) and every key
+    output (P3, P4, global key) is unshuffled afterwards (a no-op in one
+    process). The released code gathers only within MoCo's shuffle, i.e.
+    P3/P4 maps are all-gathered too (cost: two maps per image). The
+    alternative is ``norm_cfg=SyncBN`` in backbone with
+    ``shuffle_bn=False`` (global BN statistics, no shuffle).
+
+    Args:
+        backbone (dict): ResNet with ``out_indices`` giving C3, C4, C5.
+        neck (dict): ``PartialFPN``.
+        global_neck (dict): ``MoCoV2Neck(2048, 2048, 128,
+            with_avg_pool=True)``.
+        global_head (dict): ``MoCoQueueHead`` (queue, T, loss weight).
+        loss (dict): Regional loss, ``InfoNCELoss(temperature=0.2)``.
+        view_size (int): Side of both views (released: 224). Checked at
+            build against the window grid and the dense-negative pooling,
+            and on every batch against the views.
+        window (float): Window side in query-view pixels (48 at 224).
+        window_stride (float): Window stride in query-view pixels (32).
+        neg_pool (tuple[int, int]): ``(kernel, stride)`` of the dense key
+            negatives in feature cells (released: ``(3, 1)`` at 224,
+            ``(4, 2)`` at 384, ``(5, 2)`` at 480).
+        level_strides (tuple[int, int]): Strides of P3 and P4 (8, 16).
+        gather_p4 (bool): All-gather the P4 negatives (released: True).
+        gather_p3 (bool): All-gather the P3 negatives (released: False,
+            pitfall §2.11.1: the loss then depends on the number of GPUs).
+        loss_weights (dict, optional): Weights of ``p4``, ``p3``,
+            ``p4_p3``, ``p3_p4`` (released: all 1; the global weight is
+            ``global_head.loss_weight``).
+        shuffle_bn (bool): ShuffleBN on the key forward under DDP.
+        prroi_impl (str, optional): ``prroi_pool_1x1`` implementation
+            (None: mmcv on CUDA, exact torch closed form otherwise).
+        target_ema (dict): EMA config (constant keep rate 0.999).
+        batch_views (bool): Unused by CrossCL (one view per branch); kept
+            False.
+        **kwargs: Other :class:`RegionSelfSupervisor` arguments
+            (``data_preprocessor``, ``init_cfg``, ``check_finite``).
+    """
+
+    target_modules = ('backbone', 'neck', 'global_neck')
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 global_neck: dict,
+                 global_head: dict,
+                 loss: dict = dict(type='InfoNCELoss', temperature=0.2),
+                 view_size: int = 224,
+                 window: float = 48.,
+                 window_stride: float = 32.,
+                 neg_pool: Sequence[int] = (3, 1),
+                 level_strides: Sequence[int] = (8, 16),
+                 gather_p4: bool = True,
+                 gather_p3: bool = False,
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 shuffle_bn: bool = True,
+                 prroi_impl: Optional[str] = None,
+                 target_ema: Optional[dict] = dict(
+                     type='ExponentialMovingAverage', momentum=0.001),
+                 batch_views: bool = False,
+                 **kwargs) -> None:
+        if target_ema is None:
+            raise ValueError('CrossCL needs a momentum encoder: model.'
+                             'target_ema must not be None')
+        for key in ('roi_head', 'projector', 'predictor', 'roi_pool'):
+            if kwargs.get(key) is not None:
+                raise ValueError(f'CrossCL has no {key}: remove model.{key}')
+        self._check_geometry(view_size, window, window_stride, neg_pool,
+                             level_strides)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            loss=loss,
+            target_ema=None,  # built below, once global_neck exists
+            batch_views=batch_views,
+            **kwargs)
+        out = getattr(self.backbone, 'out_indices', None)
+        if out is not None and len(out) != 3:
+            raise ValueError(f'CrossCL needs C3, C4, C5 from the backbone: '
+                             f'model.backbone.out_indices={tuple(out)}; use '
+                             '(1, 2, 3)')
+        if self.neck is None or self.loss_module is None:
+            raise ValueError('CrossCL needs model.neck (PartialFPN) and '
+                             'model.loss (InfoNCELoss)')
+        with DefaultScope.overwrite_default_scope('mmalfm'):
+            self.global_neck = _build(global_neck)
+            self.global_head = _build(global_head)
+        self.view_size = int(view_size)
+        self.window = float(window)
+        self.window_stride = float(window_stride)
+        self.neg_pool = tuple(int(v) for v in neg_pool)
+        self.level_strides = dict(p3=int(level_strides[0]),
+                                  p4=int(level_strides[1]))
+        self.gather = dict(p3=bool(gather_p3), p4=bool(gather_p4))
+        weights = dict(p4=1., p3=1., p4_p3=1., p3_p4=1.)
+        unknown = set(loss_weights or {}) - set(weights)
+        if unknown:
+            raise ValueError(f'model.loss_weights: unknown terms '
+                             f'{sorted(unknown)}; known: {sorted(weights)}')
+        weights.update(loss_weights or {})
+        self.loss_weights = {k: float(v) for k, v in weights.items()}
+        self.shuffle_bn = shuffle_bn
+        self.prroi_impl = prroi_impl
+        self.register_buffer(
+            'windows',
+            sliding_windows(self.view_size, self.window, self.window_stride),
+            persistent=False)
+        self.target_ema = target_ema
+        self.build_target()
+
+    @staticmethod
+    def _check_geometry(view_size: int, window: float, stride: float,
+                        neg_pool: Sequence[int],
+                        level_strides: Sequence[int]) -> None:
+        """Build-time checks of the window grid and the dense negatives."""
+        if not (0 < window <= view_size and stride > 0):
+            raise ValueError(
+                f'CrossCL: the window grid (model.window={window}, '
+                f'model.window_stride={stride}) does not fit the view size '
+                f'model.view_size={view_size}: need 0 < window <= view size '
+                'and stride > 0 (released: 48 / 32 px in a 224 view; scale '
+                'both by view_size / 224)')
+        if len(neg_pool) != 2 or len(level_strides) != 2:
+            raise ValueError(f'model.neg_pool=(kernel, stride) and '
+                             f'model.level_strides=(P3, P4) need two values,'
+                             f' got {neg_pool} and {level_strides}')
+        kernel, nstride = (int(v) for v in neg_pool)
+        for name, s in zip(('P3', 'P4'), level_strides):
+            try:
+                check_dense_negatives(view_size, int(s), kernel, nstride)
+            except ValueError as err:
+                raise ValueError(
+                    f'CrossCL: view size model.view_size={view_size} is too '
+                    f'small for the {kernel}x{kernel} dense {name} negatives:'
+                    f' {err}. Use views of at least {kernel * int(s)} px or '
+                    'a smaller model.neg_pool kernel.') from None
+
+    # ----------------------------------------------------------- features
+    def encode(self, x: Tensor, target: bool = False) -> Feats:
+        """``(P3 [B, C, H/8, W/8], P4 [B, C, H/16, W/16], g [B, D])`` with
+        ``g`` the (unnormalised) global embedding; the key forward is
+        batch-shuffled across ranks when ``shuffle_bn``."""
+        net = self.target if target else self
+        unshuffle = None
+        if target and self.shuffle_bn:
+            x, unshuffle = batch_shuffle_ddp(x)
+        c3, c4, c5 = net.backbone(x)
+        p3, p4 = net.neck((c3, c4, c5))
+        g = net.global_neck((c5, ))[0]
+        feats = (p3, p4, g)
+        if unshuffle is not None:
+            feats = tuple(batch_unshuffle_ddp(f, unshuffle) for f in feats)
+        return feats
+
+    def online_views(self, num_views: int) -> List[int]:
+        return [0]
+
+    def target_views(self, num_views: int) -> List[int]:
+        return [1]
+
+    # ---------------------------------------------------------- validation
+    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
+                    pairs: List[Tuple[int, int]]) -> None:
+        """Two views of ``view_size``, the query/key window sets of
+        ``CrossCLWindowSampler(query=0, key=1)`` on the model's grid."""
+        if len(views) < 2 or len(regions) != 2 or pairs != [(0, 1)] or \
+                (regions[0].view, regions[1].view) != (0, 1):
+            raise ValueError(
+                f'CrossCL needs two views and the query/key sets of '
+                f'CrossCLWindowSampler(query=0, key=1); got {len(views)} '
+                f'views, {len(regions)} region sets and pairs {pairs}. Add '
+                'region_sampler=dict(type="CrossCLWindowSampler") to '
+                'MultiViewCrop in the train pipeline.')
+        for k in (0, 1):
+            hw = tuple(views[k].shape[-2:])
+            if hw != (self.view_size, self.view_size):
+                raise ValueError(
+                    f'CrossCL: view {k} is {hw[1]}x{hw[0]} but model.'
+                    f'view_size={self.view_size}; make the MultiViewCrop '
+                    'view size, CrossCLWindowSampler.view_size and '
+                    'model.view_size equal')
+        rq, rk = regions
+        grid = self.windows.to(rq.boxes)
+        if rq.boxes.shape[1] != len(grid) or not torch.allclose(
+                rq.boxes, grid.expand_as(rq.boxes), atol=0.05):
+            raise ValueError(
+                f'CrossCL: the query windows of the batch '
+                f'({rq.boxes.shape[1]} per image) are not the model\'s grid '
+                f'(model.window={self.window}, model.window_stride='
+                f'{self.window_stride} in a {self.view_size} view: '
+                f'{len(grid)} windows); give CrossCLWindowSampler the same '
+                'view_size, window and stride')
+        bad = (rk.ids >= 0) & (rk.ids != rq.ids)
+        if bool(bad.any()):
+            raise ValueError('CrossCL: key window ids must be -1 or equal to '
+                             'the query ids of the same row '
+                             '(CrossCLWindowSampler)')
+
+    # --------------------------------------------------------------- losses
+    def region_features(self, feats: Feats,
+                        boxes: Tensor) -> Dict[str, Tensor]:
+        """1x1 PrRoIPool of ``[N, M, 4]`` view boxes on P3 and P4:
+        ``{'p3': [N*M, C], 'p4': [N*M, C]}`` fp32, L2-normalised."""
+        out = {}
+        for i, name in enumerate(('p3', 'p4')):
+            v = prroi_pool_1x1(feats[i], boxes, 1. / self.level_strides[name],
+                               self.prroi_impl)
+            out[name] = F.normalize(v, dim=1)
+        return out
+
+    def dense_negatives(self, feats: Feats) -> Dict[str, Tensor]:
+        """Dense key-window negatives of P3 (local unless ``gather_p3``)
+        and P4 (gathered unless ``gather_p4=False``): ``{'p3': [M3, C],
+        'p4': [M4, C]}``."""
+        kernel, stride = self.neg_pool
+        return {
+            name: dense_window_negatives(
+                feats[i], kernel, stride, gather=self.gather[name])
+            for i, name in enumerate(('p3', 'p4'))
+        }
+
+    def region_losses(self, online: Dict[int, Feats],
+                      target: Dict[int, Feats], regions: List[RegionBatch],
+                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
+                      data_samples: Sequence[DataSample]
+                      ) -> Dict[str, Tensor]:
+        q_feats, k_feats = online[0], target[1]
+        rq, rk = regions
+        valid_nm = (rq.ids >= 0) & (rk.ids >= 0)  # [N, M]
+        valid = valid_nm.flatten()
+        q = self.region_features(q_feats, rq.boxes)
+        with torch.no_grad():
+            k = self.region_features(k_feats, rk.boxes)
+            negs = self.dense_negatives(k_feats)
+        losses = {'loss_global': self.global_head(q_feats[2], k_feats[2])}
+        for name, q_lv, k_lv, n_lv in REGION_TERMS:
+            losses[f'loss_{name}'] = self.loss_weights[name] * \
+                self.loss_module(q[q_lv], k[k_lv], negs[n_lv], valid=valid)
+        n = valid_nm.shape[0]
+        # logged, not summed into the loss (no 'loss' in the name)
+        losses['valid_windows'] = valid_nm.float().sum() / max(n, 1)
+        g = F.normalize(q_feats[2].detach().float(), dim=1)
+        self.cache_health(
+            embeddings=g,
+            pos_pairs=valid_nm,
+            branches={
+                'global': g,
+                'p4': q['p4'][valid],
+                'p3': q['p3'][valid]
+            })
+        return losses

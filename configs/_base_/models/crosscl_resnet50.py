@@ -1,0 +1,57 @@
+# CrossCL R50 (methods.md §2.4): ResNet-50 (BN, standard Kaiming fan-out
+# init, zero_init_residual=False) giving C3-C5, the partial FPN (P3/P4
+# outputs, detectron2 names, bias, no norm), MoCo v2 global MLP 2048 -> 2048
+# -> 128 (no BN) and a 65536-key queue; regional InfoNCE on P3/P4 with
+# 1x1 PrRoIPool, dense 3x3/s1 key negatives (P4 gathered, P3 local), T 0.2.
+# Key encoder = EMA (keep rate 0.999) of backbone + neck + global MLP with
+# ShuffleBN. Backbone keys are those of mmdet's Mask R-CNN R50-FPN.
+# SyncBN alternative: norm_cfg = dict(type='SyncBN') and shuffle_bn=False.
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    type='CrossCL',
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
+    backbone=dict(
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        zero_init_residual=False),
+    neck=dict(
+        type='PartialFPN', in_channels=(512, 1024, 2048), out_channels=256),
+    # MoCo v2: avgpool(C5) -> Linear-ReLU-Linear (no BN)
+    global_neck=dict(
+        type='MoCoV2Neck',
+        in_channels=2048,
+        hid_channels=2048,
+        out_channels=128,
+        with_avg_pool=True),
+    global_head=dict(
+        type='MoCoQueueHead',
+        feat_dim=128,
+        queue_len=65536,
+        temperature=0.2,
+        loss_weight=1.0,
+        gather=True),
+    loss=dict(type='InfoNCELoss', temperature=0.2),
+    # = the sampler's view_size / window / stride (checked on every batch)
+    view_size=224,
+    window=48,
+    window_stride=32,
+    neg_pool=(3, 1),  # (kernel, stride) in cells; 384 px: (4, 2), 480: (5, 2)
+    level_strides=(8, 16),
+    gather_p4=True,  # released: P4 negatives all-gathered
+    gather_p3=False,  # released: P3 negatives per GPU (pitfall §2.11.1)
+    loss_weights=dict(p4=1., p3=1., p4_p3=1., p3_p4=1.),
+    shuffle_bn=True,
+    prroi_impl=None,  # mmcv PrRoIPool on CUDA, exact torch form on CPU
+    # MMEngine update-rate convention: momentum 0.001 = keep rate 0.999
+    target_ema=dict(type='ExponentialMovingAverage', momentum=0.001),
+    batch_views=False)

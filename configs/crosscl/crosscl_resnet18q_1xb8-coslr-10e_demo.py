@@ -1,0 +1,81 @@
+# CrossCL on the generated demo data, CPU-sized: the project's demo
+# backbone "r18q" (ResNet-18, stem 16, stages 16/32/64/128; C3-C5 =
+# 32/64/128 -> PartialFPN 64), 64-px views, 1 x 8 images, 10 epochs x 30
+# iterations; same model, sampler, pipeline and schedule family as the
+# full-scale configs. Windows scaled by 64/224: 13.71 px at stride 9.14
+# (still the 6x6 grid). 64 px is enough for the released 3x3/s1 dense
+# negatives: P4 is 4x4 (2x2 = 4 windows per image), P3 8x8 (6x6 = 36).
+#   python tools/data/make_demo_data.py data/demo
+#   python tools/train.py \
+#       configs/crosscl/crosscl_resnet18q_1xb8-coslr-10e_demo.py
+_base_ = ['./crosscl_resnet50_8xb32-coslr-200e_in1k.py']
+
+max_epochs = 10
+batch_size = 8
+num_gpus = 1
+crop_size = 64
+window = 48 * crop_size / 224
+window_stride = 32 * crop_size / 224
+
+model = dict(
+    backbone=dict(depth=18, stem_channels=16, base_channels=16),
+    neck=dict(in_channels=(32, 64, 128), out_channels=64),
+    global_neck=dict(in_channels=128, hid_channels=512, out_channels=64),
+    # queue shrunk to the 240-image data set: 128 keys (about half an
+    # epoch) hold no older key of the query's own image
+    global_head=dict(feat_dim=64, queue_len=128),
+    view_size=crop_size,
+    window=window,
+    window_stride=window_stride)
+
+train_pipeline = [
+    dict(type='LoadImageWithCheck'),
+    dict(
+        type='MultiViewCrop',
+        views=[
+            dict(
+                kind='resized_crop',
+                size=crop_size,
+                scale=(0.2, 1.),
+                ratio=(3 / 4, 4 / 3),
+                num=2)
+        ],
+        flip='shared',
+        region_sampler=dict(
+            type='CrossCLWindowSampler',
+            query=0,
+            key=1,
+            view_size=crop_size,
+            window=window,
+            stride=window_stride),
+        max_tries=1),
+    dict(type='ViewPipelines', transforms=[{{_base_.view_pipeline}}]),
+    dict(type='PackMultiViewInputs'),
+]
+data_root = 'data/demo/coco/'
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=2,
+    persistent_workers=True,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img_path='train2017/'),
+        pipeline=train_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=0.03 * batch_size * num_gpus / 256))
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        eta_min=0.,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs)
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=5, max_keep_ckpts=2))
+custom_hooks = [dict(type='RepresentationHealthHook', interval=10)]
+auto_scale_lr = dict(base_batch_size=batch_size * num_gpus)
