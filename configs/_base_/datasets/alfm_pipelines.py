@@ -3,40 +3,10 @@
 # (tight crops of the regions, 96 px), BYOL-style asymmetric photometrics:
 # G1 = SoCo V1 settings (blur p=1), G2 and the local patches = SoCo V2
 # settings (blur p=0.1, solarize p=0.2). Flips independent (p=0.5).
+_base_ = ['./byol_photometrics.py']  # view_pipeline1 / view_pipeline2
 global_size = 224
 local_size = 96
 num_local = 4
-view_pipeline1 = [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=1.),
-]
-view_pipeline2 = view_pipeline1[:-1] + [
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.1),
-    dict(type='Solarize', thr=128, prob=0.2),
-]
 # Regions inside G1 ∩ G2: selective-search proposals, topped up with random
 # boxes (side 0.2-0.6 of the overlap), the count logged as alfm_random_boxes.
 region_sampler = dict(
@@ -61,7 +31,9 @@ train_pipeline = [
         max_tries=5),
     # a list shorter than the views broadcasts its last pipeline: G1 gets
     # pipeline 1, G2 and every local patch pipeline 2
-    dict(type='ViewPipelines', transforms=[view_pipeline1, view_pipeline2]),
+    dict(
+        type='ViewPipelines',
+        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
     dict(type='PackMultiViewInputs'),
 ]
 # Ablation "random boxes vs proposals": the same pipeline, random regions.

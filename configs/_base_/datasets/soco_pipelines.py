@@ -4,38 +4,7 @@
 # Every view flips with p=0.5. 4 proposals per view pair, V1-side jitter.
 # `train_pipeline_cutout` adds the released box cutout on V2/V3 (100-epoch
 # FPN and C4 scripts only; methods.md §1.2, §1.4).
-view_pipeline1 = [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=1.),
-]
-# V2, V3 (and SoCo*'s V4): blur p=0.1, solarize p=0.2.
-view_pipeline2 = view_pipeline1[:-1] + [
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.1),
-    dict(type='Solarize', thr=128, prob=0.2),
-]
+_base_ = ['./byol_photometrics.py']  # view_pipeline1 / view_pipeline2
 region_sampler = dict(
     type='SoCoRegionSampler',
     pairs=((0, 1), (0, 2)),
@@ -56,7 +25,9 @@ train_pipeline = [
         region_sampler=region_sampler,
         max_tries=5),
     # a list shorter than the views broadcasts its last pipeline
-    dict(type='ViewPipelines', transforms=[view_pipeline1, view_pipeline2]),
+    dict(
+        type='ViewPipelines',
+        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
     dict(type='PackMultiViewInputs'),
 ]
 # Box cutout (released --cutout_prob 0.5 --cutout_ratio_min 0.1

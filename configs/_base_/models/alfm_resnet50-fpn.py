@@ -3,49 +3,10 @@
 # GMSR projector on avgpool(C5) and a CDLP prototype head; teacher = EMA of
 # backbone, neck, roi_head and cdlp_head (keep-rate 0.996 -> 1, cosine).
 # Every key tagged [D] is our design (the paper's text is not public).
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+_base_ = ['./r50-fpn-4conv1fc_trunk.py']  # zero-gamma R50 as SoCo [D]
 num_prototypes = 4096  # K [D]
 model = dict(
     type='ALFM',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        zero_init_residual=True),  # [D] as SoCo
-    neck=dict(
-        type='mmdet.FPN',
-        in_channels=[256, 512, 1024, 2048],
-        out_channels=256,
-        start_level=0,
-        add_extra_convs=False,
-        num_outs=4,
-        norm_cfg=norm_cfg),
-    roi_pool=dict(
-        output_size=7,
-        featmap_strides=(4, 8, 16, 32),
-        sampling_ratio=0,
-        aligned=True),
-    roi_head=dict(
-        type='RegionRoIHead',
-        bbox_head=dict(
-            type='ConvFCRoIFeatureHead',
-            num_shared_convs=4,
-            num_shared_fcs=1,
-            in_channels=256,
-            conv_out_channels=256,
-            fc_out_channels=1024,
-            roi_feat_size=7,
-            norm_cfg=norm_cfg)),
     # GMSR projector [D]: avgpool(C5) -> Linear 2048-4096, BN, ReLU ->
     # Linear 4096-256 (student only: GMSR is siamese).
     projector=dict(

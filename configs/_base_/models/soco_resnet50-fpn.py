@@ -1,51 +1,8 @@
-# SoCo R50-FPN (methods.md §1.6): mmdet ResNet-50 (zero-gamma) + mmdet FPN
-# P2-P5 + 4conv1fc box head, all with SyncBN, BYOL projector/predictor.
-# Backbone, neck and roi_head keys are those of mmdet's Mask R-CNN R50-FPN
-# (`backbone.*`, `neck.*`, `roi_head.bbox_head.shared_convs/shared_fcs.*`).
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# SoCo R50-FPN (methods.md §1.6): the shared R50-FPN-4conv1fc trunk (see
+# r50-fpn-4conv1fc_trunk.py) + BYOL projector/predictor.
+_base_ = ['./r50-fpn-4conv1fc_trunk.py']
 model = dict(
     type='SoCo',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        zero_init_residual=True),
-    neck=dict(
-        type='mmdet.FPN',
-        in_channels=[256, 512, 1024, 2048],
-        out_channels=256,
-        start_level=0,
-        add_extra_convs=False,
-        num_outs=4,
-        norm_cfg=norm_cfg),
-    # torchvision roi_align(7x7, aligned, sampling_ratio=-1) = mmcv
-    # RoIAlign(sampling_ratio=0, aligned=True), per level, in fp32.
-    roi_pool=dict(
-        output_size=7,
-        featmap_strides=(4, 8, 16, 32),
-        sampling_ratio=0,
-        aligned=True),
-    roi_head=dict(
-        type='RegionRoIHead',
-        bbox_head=dict(
-            type='ConvFCRoIFeatureHead',
-            num_shared_convs=4,
-            num_shared_fcs=1,
-            in_channels=256,
-            conv_out_channels=256,
-            fc_out_channels=1024,
-            roi_feat_size=7,
-            norm_cfg=norm_cfg)),
     # Linear-BN-ReLU-Linear, biases on (also the last), no last BN.
     projector=dict(
         type='NonLinearNeck',
