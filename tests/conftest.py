@@ -95,6 +95,43 @@ def train_on_proposals(config: str, work_dir, data: Tuple[str, str], *extra,
     ], check=check)
 
 
+def tiny_trunk_cfg(**backbone_overrides) -> dict:
+    """Model keys of the tiny detection-aligned trunk of the SoCo and ALFM
+    unit tests: data preprocessor, ResNet-18 at 1/8 width (BN), FPN 16
+    (P2-P5), RoIAlign 7x7 and a 4conv1fc head 16 -> 32."""
+    bn = dict(type='BN')
+    return dict(
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            to_rgb=True),
+        backbone=dict(
+            type='mmdet.ResNet',
+            depth=18,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(0, 1, 2, 3),
+            norm_cfg=bn,
+            norm_eval=False,
+            **backbone_overrides),
+        neck=dict(
+            type='mmdet.FPN',
+            in_channels=[8, 16, 32, 64],
+            out_channels=16,
+            num_outs=4,
+            norm_cfg=bn),
+        roi_pool=dict(output_size=7, featmap_strides=(4, 8, 16, 32)),
+        roi_head=dict(
+            type='RegionRoIHead',
+            bbox_head=dict(
+                type='ConvFCRoIFeatureHead',
+                in_channels=16,
+                conv_out_channels=16,
+                fc_out_channels=32,
+                norm_cfg=bn)))
+
+
 def load_checkpoint(path) -> dict:
     """Load one of our checkpoints with ``weights_only=True`` (mmalfm's
     allow-list)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_trunk_cfg
 from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.logging import MessageHub
@@ -17,7 +18,6 @@ from mmalfm.models.algorithms.alfm import match_ids
 from mmalfm.registry import MODELS, TRANSFORMS
 
 REPO = Path(__file__).resolve().parents[2]
-BN = dict(type='BN')
 K = 32
 
 
@@ -25,34 +25,7 @@ def tiny_cfg(**overrides) -> dict:
     """ALFM with ResNet-18 at 1/8 width, FPN 16, head 16 -> 32, K = 32."""
     cfg = dict(
         type='ALFM',
-        data_preprocessor=dict(
-            type='SelfSupDataPreprocessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            to_rgb=True),
-        backbone=dict(
-            type='mmdet.ResNet',
-            depth=18,
-            stem_channels=8,
-            base_channels=8,
-            out_indices=(0, 1, 2, 3),
-            norm_cfg=BN,
-            norm_eval=False),
-        neck=dict(
-            type='mmdet.FPN',
-            in_channels=[8, 16, 32, 64],
-            out_channels=16,
-            num_outs=4,
-            norm_cfg=BN),
-        roi_pool=dict(output_size=7, featmap_strides=(4, 8, 16, 32)),
-        roi_head=dict(
-            type='RegionRoIHead',
-            bbox_head=dict(
-                type='ConvFCRoIFeatureHead',
-                in_channels=16,
-                conv_out_channels=16,
-                fc_out_channels=32,
-                norm_cfg=BN)),
+        **tiny_trunk_cfg(),
         projector=dict(
             type='NonLinearNeck',
             in_channels=64,
