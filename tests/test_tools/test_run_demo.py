@@ -1,0 +1,190 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""tools/demo/run_demo.py: the `make demo` orchestrator.
+
+The end-to-end test runs the ``--tiny`` variant (tiny images, one epoch per
+run, tools called in-process) on a copy of the tiny demo data, checks the
+report and the plots, and that a re-run skips finished stages, resumes an
+unfinished fine-tuning and evaluates it with tools/test.py when its
+validation is missing."""
+import glob
+import json
+import os
+import os.path as osp
+import re
+import shutil
+
+import pytest
+import torch
+
+from conftest import load_tool
+
+run_demo = load_tool('tools/demo/run_demo.py')
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _options(*argv):
+    return run_demo.make_options(run_demo.parse_args(list(argv)))
+
+
+def test_methods_always_include_the_baseline_in_report_order():
+    opts = _options('--methods', 'soco', 'alfm', 'soco')
+    assert opts.methods == ['alfm', 'soco', 'byol']
+    assert opts.inits == ['random', 'alfm', 'soco', 'byol']
+    assert _options().methods == ['alfm', 'byol']
+    assert _options('--methods', 'all').methods == list(run_demo.METHODS)
+    with pytest.raises(run_demo.DemoError, match='--label-fraction'):
+        _options('--label-fraction', '0')
+
+
+def test_finetune_schedule_follows_the_label_fraction():
+    """240 demo images x 0.25 = 60 labelled, batch 8 -> 8 iterations per
+    epoch; 150 iterations -> round(18.75) = 19 epochs, steps at
+    round(19 * 8 / 12) = 13 and round(19 * 11 / 12) = 17."""
+    opts = _options('--work-dir', '/w', '--data', 'data/demo')
+    cfg = run_demo._load_config(run_demo.DETECTOR)
+    options = run_demo.finetune_options(opts, cfg, num_images=60)
+    assert options == [
+        'train_dataloader.dataset.ann_file='
+        '/w/labels/instances_train2017_25pct_seed1.json',
+        'train_cfg.max_epochs=19', 'train_cfg.val_interval=19',
+        'param_scheduler.1.end=19', 'param_scheduler.1.milestones=[13,17]',
+        'default_hooks.checkpoint.interval=4',
+        'default_hooks.checkpoint.max_keep_ckpts=1'
+    ]
+    # the default data needs no rebasing; another root moves every path
+    assert run_demo.data_options(opts, cfg) == []
+    other = _options('--data', '/d')
+    moved = dict(o.split('=', 1) for o in run_demo.data_options(other, cfg))
+    assert moved['train_dataloader.dataset.data_root'] == '/d/coco/'
+    assert moved['val_evaluator.ann_file'] == \
+        '/d/coco/annotations/instances_val2017.json'
+
+
+def test_rebase_options_and_time_format():
+    cfg = dict(a='data/demo/coco/x.json',
+               b=[dict(c='data/demo/coco/'), 'data/other'], d=3)
+    assert run_demo.rebase_options(cfg, 'data/demo/coco/', '/n/') == \
+        ['a=/n/x.json', 'b.0.c=/n/']
+    assert run_demo.format_seconds(75.4) == '1:15'
+    assert run_demo.format_seconds(3725) == '1:02:05'
+
+
+def test_missing_pieces_are_named(tmp_path, monkeypatch):
+    """A method without a demo config fails before anything runs, naming
+    the expected file; a differently named single demo config is found."""
+    monkeypatch.setattr(run_demo, 'REPO', str(tmp_path))
+    with pytest.raises(run_demo.DemoError) as err:
+        run_demo.find_config('dupr')
+    assert 'configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py' in \
+        str(err.value)
+    (tmp_path / 'configs' / 'dupr').mkdir(parents=True)
+    (tmp_path / 'configs' / 'dupr' / 'dupr_r18q_demo.py').write_text('')
+    (tmp_path / 'configs' / 'dupr' / 'dupr_r18_other_demo.py').write_text('')
+    assert run_demo.find_config('dupr') == 'configs/dupr/dupr_r18q_demo.py'
+
+    opts = _options('--methods', 'dupr', '--work-dir', str(tmp_path / 'w'))
+    with pytest.raises(run_demo.DemoError) as err:
+        run_demo.check_pieces(opts)
+    message = str(err.value)
+    assert 'missing pieces' in message
+    assert 'tools/model_converters/export_to_mmdet.py' in message
+    assert 'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py' in message
+    assert 'configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py' in message
+
+
+def test_a_work_dir_of_other_options_is_refused():
+    opts = _options('--label-fraction', '0.1')
+    earlier = dict(done=True, params=dict(
+        tiny=False, label_fraction=0.25, seed=1, finetune_iters=150))
+    with pytest.raises(run_demo.DemoError,
+                       match='stage finetune_alfm was run with'):
+        run_demo.check_params(opts, 'finetune_alfm', earlier)
+    # the same options pass; pretraining does not depend on the labels
+    run_demo.check_params(_options(), 'finetune_alfm', earlier)
+    run_demo.check_params(opts, 'pretrain_alfm',
+                          dict(done=True, params=dict(tiny=False)))
+    with pytest.raises(run_demo.DemoError, match='another --work-dir'):
+        run_demo.check_params(
+            _options('--tiny'), 'pretrain_alfm',
+            dict(done=True, params=dict(tiny=False)))
+
+
+def _report_rows(report: str) -> dict:
+    """``{first cell: [cells]}`` of the results table."""
+    rows = {}
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if line.startswith('| ') and len(cells) == 8:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_tiny_demo_end_to_end_and_resume(tiny_demo_data, tmp_path, capsys):
+    data = tmp_path / 'data'
+    shutil.copytree(tiny_demo_data, data)  # proposals are written into it
+    work = tmp_path / 'work'
+    argv = ['--tiny', '--in-process', '--data', str(data), '--work-dir',
+            str(work), '--quiet']
+    try:
+        run_demo.check_pieces(_options(*argv))
+    except run_demo.DemoError as err:
+        pytest.skip(f'demo pieces not there yet: {err}')
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add contention
+    try:
+        _check_demo_and_resume(argv, work, capsys)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_demo_and_resume(argv, work, capsys):
+    assert run_demo.main(argv) == 0
+    out = capsys.readouterr().out
+    plan = [s.title for s in run_demo.build_plan(_options(*argv))]
+    for title in plan:
+        assert f'{title} ...' in out, title
+    report = (work / 'report.md').read_text()
+    rows = _report_rows(report)
+    assert set(rows) >= {'random init', 'alfm', 'byol (baseline)'}
+    for name in ('random init', 'alfm', 'byol (baseline)'):
+        ap, ap50 = rows[name][1:3]
+        assert re.fullmatch(r'\d+\.\d', ap) and re.fullmatch(r'\d+\.\d',
+                                                             ap50), rows[name]
+        assert re.fullmatch(r'\d+:\d\d', rows[name][6]), rows[name]
+    metrics = json.loads((work / 'finetune' / 'alfm' /
+                          'metrics.json').read_text())['metrics']
+    assert rows['alfm'][1] == f'{100 * metrics["coco/bbox_mAP"]:.1f}'
+    assert '12 train / 4 val images' in report
+    assert '3 images' in report  # 0.25 of 12
+    for name in ('loss_pretrain.png', 'loss_finetune.png', 'ap.png'):
+        assert (work / name).read_bytes()[:8] == PNG_MAGIC, name
+        assert f']({name})' in report
+    export = json.loads((work / 'stages' / 'export_alfm.json').read_text())
+    assert export['flags'] == ['--with-neck', '--with-head']
+
+    # An interrupted fine-tuning: its records and logged validation gone,
+    # its checkpoint kept.
+    for stage in ('finetune_byol', 'evaluate_byol'):
+        os.remove(work / 'stages' / f'{stage}.json')
+    for path in glob.glob(str(work / 'finetune' / 'byol' / '*' / 'vis_data')):
+        shutil.rmtree(path)
+    before = {p: os.path.getmtime(p) for p in glob.glob(
+        str(work / 'pretrain' / '*' / '*.pth'))}
+    assert before
+
+    assert run_demo.main(argv) == 0
+    out = capsys.readouterr().out
+    redone = {'fine-tune from byol', 'evaluate byol', 'report'}
+    for title in plan:
+        if title in redone:
+            assert f'{title} ...' in out, title
+        else:
+            assert f'{title}: done before' in out, title
+    assert {p: os.path.getmtime(p) for p in before} == before
+    evaluation = json.loads((work / 'finetune' / 'byol' /
+                             'metrics.json').read_text())
+    assert evaluation['source'].startswith('tools/test.py')
+    assert (work / 'finetune' / 'byol' / 'test_metrics.json').exists()
+    record = json.loads((work / 'stages' / 'finetune_byol.json').read_text())
+    assert len(record['attempts']) == 1

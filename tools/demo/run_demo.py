@@ -1,0 +1,1196 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""The end-to-end CPU demo: what region-level pretraining buys a detector.
+
+    python tools/demo/run_demo.py [--methods alfm [soco crosscl dupr byol]] \
+        [--work-dir work_dirs/demo] [--data data/demo] \
+        [--label-fraction 0.25] [--finetune-iters 150] [--tiny]
+
+Stages (one progress line each, with the elapsed time; the tools' own logs
+stream in between):
+
+1. ``data``: the generated demo data set (``tools/data/make_demo_data.py``),
+   kept if it exists;
+2. ``proposals``: selective-search proposals for the methods that need them
+   (SoCo, ALFM; ``tools/data/selective_search.py``);
+3. ``pretrain <m>``: ``tools/train.py`` on the method's demo config (every one
+   uses the demo backbone "r18q"); the BYOL baseline always runs alongside;
+4. ``export <m>``: ``tools/model_converters/export_to_mmdet.py ... --check
+   DETECTOR`` (backbone + FPN + box head for SoCo / ALFM, backbone otherwise);
+5. ``labels``: a ``--label-fraction`` subset of the train annotations
+   (``tools/data/make_coco_subset.py``);
+6. ``finetune <init>``: the demo Faster R-CNN from each export and from random
+   init, same config, same labelled subset, same schedule, evaluated (COCO
+   box AP on the demo val images) at the end;
+7. ``evaluate <init>``: reads that evaluation (``tools/test.py`` on the final
+   checkpoint when the run was interrupted after training);
+8. ``report``: ``WORK_DIR/report.md`` with the table (AP^bb, AP50, times), the
+   stage times and the plots ``loss_pretrain.png``, ``loss_finetune.png``,
+   ``ap.png``.
+
+Resumable: every stage records itself in ``WORK_DIR/stages/<stage>.json``
+when it finishes (and checks its outputs); a re-run skips finished stages and
+continues training stages with ``--resume`` from the work dir's
+``last_checkpoint``. Times in the report are the wall times of the stages as
+measured in the run(s) that produced them (summed over interrupted attempts).
+Delete a stage's record (or its work dir) to redo it.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import os.path as osp
+import platform
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: Every pretraining method the demo knows, in report order.
+METHODS = ('alfm', 'soco', 'crosscl', 'dupr', 'byol')
+#: The image-level baseline, always pretrained alongside.
+BASELINE = 'byol'
+#: The fine-tuning run without pretraining.
+RANDOM = 'random'
+
+#: Expected demo pretraining config per method (all use the "r18q" demo
+#: backbone, so one detector fine-tunes every export). When a file is missing
+#: ``configs/<method>/*demo*.py`` is searched (see :func:`find_config`).
+PRETRAIN_CONFIGS = OrderedDict(
+    alfm='configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py',
+    soco='configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py',
+    crosscl='configs/crosscl/crosscl_resnet18q_1xb8-coslr-10e_demo.py',
+    dupr='configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py',
+    byol='configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py')
+#: Methods that train on selective-search proposals.
+NEEDS_PROPOSALS = ('soco', 'alfm')
+#: Export profile per method (the rest: backbone only). SoCo and ALFM
+#: pretrain the FPN and the 4conv1fc box head the demo detector has.
+EXPORT_FLAGS = dict(
+    soco=('--with-neck', '--with-head'), alfm=('--with-neck', '--with-head'))
+
+DETECTOR = ('configs/benchmarks/mmdetection/demo/'
+            'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+DETECTOR_RANDOM = DETECTOR.replace('.py', '_random-init.py')
+TOOLS = dict(
+    make_demo_data='tools/data/make_demo_data.py',
+    selective_search='tools/data/selective_search.py',
+    train='tools/train.py',
+    test='tools/test.py',
+    export='tools/model_converters/export_to_mmdet.py',
+    make_coco_subset='tools/data/make_coco_subset.py')
+
+#: The configs' data root, rewritten when ``--data`` points elsewhere.
+DEFAULT_DATA = 'data/demo'
+CONFIG_DATA_ROOT = 'data/demo/coco/'
+TRAIN_ANN = 'annotations/instances_train2017.json'
+VAL_ANN = 'annotations/instances_val2017.json'
+PROPOSALS = 'proposals/ss_train2017.json'
+#: Metrics of the final evaluation (MMDetection's CocoMetric), in [0, 1].
+AP_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
+
+#: The tiny variant (tests): generated data size and per-run overrides.
+TINY_DATA = dict(num_train=12, num_val=4, min_size=64, max_size=96)
+TINY_SCALE = (128, 96)
+
+
+class DemoError(RuntimeError):
+    """A stage cannot run or failed; the message says what to do."""
+
+
+# --------------------------------------------------------------------------
+# Options and plan
+# --------------------------------------------------------------------------
+@dataclass
+class DemoOptions:
+    """What to run, and where.
+
+    Attributes:
+        methods (list[str]): Pretraining methods, baseline included, in
+            report order.
+        work_dir (str): Absolute output folder.
+        data (str): Absolute demo data root (COCO layout under ``coco/``).
+        label_fraction (float): Fraction of the train images whose labels
+            the detector is fine-tuned on.
+        finetune_iters (int): Approximate fine-tuning iterations; the
+            number of epochs over the subset follows from it.
+        seed (int): Subset seed (the fine-tuning seed is the config's).
+        tiny (bool): Seconds-long variant: 1 epoch, tiny images.
+        nproc (int): Processes for the proposals.
+        quiet (bool): Do not echo the tools' output (it is still logged).
+        in_process (bool): Call the tools' ``main(argv)`` in this process
+            instead of a subprocess each (saves their ~10 s of imports per
+            stage; the tests use it; output is not logged to files).
+    """
+    methods: List[str]
+    work_dir: str
+    data: str
+    label_fraction: float = 0.25
+    finetune_iters: int = 150
+    seed: int = 1
+    tiny: bool = False
+    nproc: int = 2
+    quiet: bool = False
+    in_process: bool = False
+    configs: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def coco(self) -> str:
+        return osp.join(self.data, 'coco')
+
+    @property
+    def inits(self) -> List[str]:
+        """Fine-tuning runs: random init first, then one per method."""
+        return [RANDOM, *self.methods]
+
+
+@dataclass
+class Stage:
+    """One step of the demo.
+
+    Attributes:
+        name (str): Unique id (also the record's file name).
+        title (str): Progress-line text.
+        run (callable): ``run(opts) -> dict`` doing the work; returns what
+            the record keeps (outputs, numbers).
+        outputs (callable): ``outputs(opts) -> list[str]`` files that must
+            exist for a recorded stage to count as done.
+    """
+    name: str
+    title: str
+    run: Callable[['DemoOptions'], dict]
+    outputs: Callable[['DemoOptions'], List[str]] = lambda opts: []
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='End-to-end CPU demo: demo data -> proposals -> '
+        'pretraining -> export -> fine-tuning on a fraction of the labels '
+        '-> evaluation -> report.md with plots. Resumable.')
+    parser.add_argument(
+        '--methods', nargs='+', default=['alfm'],
+        choices=[*METHODS, 'all'],
+        help='pretraining methods (default: alfm); the BYOL baseline and '
+        'random init always run alongside; "all" = every method')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data', default=DEFAULT_DATA,
+                        help='demo data root (generated when missing)')
+    parser.add_argument(
+        '--label-fraction', type=float, default=0.25,
+        help='fraction of the train images whose labels fine-tuning uses '
+        '(default 0.25: 60 of the 240 demo images)')
+    parser.add_argument(
+        '--finetune-iters', type=int, default=None,
+        help='approximate fine-tuning iterations (whole epochs over the '
+        'subset; default 150, --tiny 1 epoch)')
+    parser.add_argument('--seed', type=int, default=1,
+                        help='seed of the labelled subset')
+    parser.add_argument(
+        '--tiny', action='store_true',
+        help='seconds-long variant (tests): tiny images, 1 epoch per run')
+    parser.add_argument('--nproc', type=int, default=2,
+                        help='processes for selective search')
+    parser.add_argument('--quiet', action='store_true',
+                        help='progress lines only (tool output goes to '
+                        'WORK_DIR/logs/)')
+    parser.add_argument(
+        '--in-process', action='store_true',
+        help='run the tools in this process (faster start-up; tests)')
+    return parser.parse_args(argv)
+
+
+def make_options(args: argparse.Namespace) -> DemoOptions:
+    """Validate the arguments into :class:`DemoOptions`."""
+    methods = list(METHODS) if 'all' in args.methods else list(args.methods)
+    if BASELINE not in methods:
+        methods.append(BASELINE)
+    methods = [m for m in METHODS if m in methods]  # report order, no dups
+    if not 0 < args.label_fraction <= 1:
+        raise DemoError(f'--label-fraction must be in (0, 1], got '
+                        f'{args.label_fraction}')
+    iters = args.finetune_iters
+    if iters is None:
+        iters = 1 if args.tiny else 150
+    if iters < 1:
+        raise DemoError(f'--finetune-iters must be >= 1, got {iters}')
+    return DemoOptions(
+        methods=methods,
+        work_dir=osp.abspath(args.work_dir),
+        data=osp.abspath(args.data),
+        label_fraction=args.label_fraction,
+        finetune_iters=iters,
+        seed=args.seed,
+        tiny=args.tiny,
+        nproc=args.nproc,
+        quiet=args.quiet,
+        in_process=args.in_process)
+
+
+def build_plan(opts: DemoOptions) -> List[Stage]:
+    """The stages for ``opts``, in order."""
+    plan = [
+        Stage('data', 'demo data', stage_data,
+              lambda o: [osp.join(o.coco, TRAIN_ANN),
+                         osp.join(o.coco, VAL_ANN)])
+    ]
+    if any(m in NEEDS_PROPOSALS for m in opts.methods):
+        plan.append(
+            Stage('proposals', 'selective-search proposals',
+                  stage_proposals, lambda o: [osp.join(o.coco, PROPOSALS)]))
+    for method in opts.methods:
+        plan.append(
+            Stage(f'pretrain_{method}', f'pretrain {method}',
+                  _bind(stage_pretrain, method),
+                  _bind(lambda o, m: [last_checkpoint(pretrain_dir(o, m))],
+                        method)))
+    for method in opts.methods:
+        plan.append(
+            Stage(f'export_{method}', f'export {method}',
+                  _bind(stage_export, method),
+                  _bind(lambda o, m: [export_path(o, m)], method)))
+    plan.append(
+        Stage('labels', f'labelled subset ({opts.label_fraction:g})',
+              stage_labels, lambda o: [subset_path(o)]))
+    for init in opts.inits:
+        plan.append(
+            Stage(f'finetune_{init}', f'fine-tune from {init}',
+                  _bind(stage_finetune, init),
+                  _bind(lambda o, i: [last_checkpoint(finetune_dir(o, i))],
+                        init)))
+    for init in opts.inits:
+        plan.append(
+            Stage(f'evaluate_{init}', f'evaluate {init}',
+                  _bind(stage_evaluate, init),
+                  _bind(lambda o, i: [metrics_path(o, i)], init)))
+    # the report is cheap and always rewritten from the records
+    plan.append(Stage('report', 'report', stage_report))
+    return plan
+
+
+def _bind(func: Callable, key: str) -> Callable:
+    return lambda opts: func(opts, key)
+
+
+# --------------------------------------------------------------------------
+# Paths
+# --------------------------------------------------------------------------
+def pretrain_dir(opts: DemoOptions, method: str) -> str:
+    return osp.join(opts.work_dir, 'pretrain', method)
+
+
+def finetune_dir(opts: DemoOptions, init: str) -> str:
+    return osp.join(opts.work_dir, 'finetune', init)
+
+
+def export_path(opts: DemoOptions, method: str) -> str:
+    return osp.join(opts.work_dir, 'export', f'{method}_mmdet.pth')
+
+
+def subset_path(opts: DemoOptions) -> str:
+    pct = f'{opts.label_fraction * 100:g}'
+    return osp.join(opts.work_dir, 'labels',
+                    f'instances_train2017_{pct}pct_seed{opts.seed}.json')
+
+
+def metrics_path(opts: DemoOptions, init: str) -> str:
+    return osp.join(finetune_dir(opts, init), 'metrics.json')
+
+
+def record_path(opts: DemoOptions, stage: str) -> str:
+    return osp.join(opts.work_dir, 'stages', f'{stage}.json')
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint named by ``work_dir/last_checkpoint`` ('' if none)."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return ''
+    with open(pointer) as f:
+        path = f.read().strip()
+    if path and not osp.isabs(path):
+        # mmengine writes it relative to the cwd of the run (the repo)
+        path = osp.join(REPO, path)
+    return path
+
+
+# --------------------------------------------------------------------------
+# Pieces (configs and tools other parts of the project provide)
+# --------------------------------------------------------------------------
+def find_config(method: str) -> str:
+    """The demo pretraining config of ``method`` (repo-relative).
+
+    The expected name first; otherwise the one ``configs/<method>/*demo*.py``
+    (preferring names with ``r18q``/``resnet18q``).
+
+    Raises:
+        DemoError: None found, naming the expected file.
+    """
+    expected = PRETRAIN_CONFIGS[method]
+    if osp.isfile(osp.join(REPO, expected)):
+        return expected
+    found = sorted(
+        osp.relpath(p, REPO)
+        for p in glob.glob(osp.join(REPO, 'configs', method, '*demo*.py')))
+    quarter = [p for p in found if 'r18q' in p or 'resnet18q' in p]
+    if len(quarter) == 1 or len(found) == 1:
+        return (quarter or found)[0]
+    if found:
+        raise DemoError(
+            f'{method}: several demo configs and none is {expected}: '
+            f'{found}; rename the demo-backbone one to {expected}.')
+    raise DemoError(
+        f'missing piece: the {method} demo pretraining config {expected} '
+        '(configs/<method>/*demo*.py with the r18q demo backbone) does not '
+        f'exist yet. Run the demo without {method} (--methods ...) until it '
+        'lands.')
+
+
+def check_pieces(opts: DemoOptions) -> Dict[str, str]:
+    """Fail early, naming every missing tool, config or algorithm.
+
+    Returns:
+        dict: Method -> pretraining config (repo-relative).
+
+    Raises:
+        DemoError: One message listing all missing pieces.
+    """
+    missing, configs = [], {}
+    for name, tool in TOOLS.items():
+        if not osp.isfile(osp.join(REPO, tool)):
+            missing.append(f'tool {tool} ({name})')
+    for cfg in (DETECTOR, DETECTOR_RANDOM):
+        if not osp.isfile(osp.join(REPO, cfg)):
+            missing.append(f'demo detector config {cfg}')
+    for method in opts.methods:
+        try:
+            configs[method] = find_config(method)
+        except DemoError as err:
+            missing.append(str(err))
+    if not missing:
+        missing += _unregistered_models(configs)
+    if missing:
+        raise DemoError('cannot run the demo, missing pieces:\n  - ' +
+                        '\n  - '.join(missing))
+    return configs
+
+
+def _unregistered_models(configs: Dict[str, str]) -> List[str]:
+    """Model types of the pretraining configs that are not registered (a
+    method whose algorithm has not landed yet)."""
+    sys.path.insert(0, REPO)
+    from mmengine.config import Config
+
+    import mmalfm  # noqa: F401
+    from mmalfm.registry import MODELS
+    from mmalfm.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    problems = []
+    for method, path in configs.items():
+        model_type = Config.fromfile(osp.join(REPO, path)).model['type']
+        name = model_type.split('.')[-1]
+        try:
+            found = MODELS.get(name)
+        except Exception:  # MMEngine raises on unknown scoped names
+            found = None
+        if found is None:
+            problems.append(
+                f'{method}: {path} builds model type {model_type!r}, which '
+                'is not registered (the algorithm has not landed yet: '
+                f'mmalfm/models/algorithms/{method}.py)')
+    return problems
+
+
+# --------------------------------------------------------------------------
+# Running tools, records, progress
+# --------------------------------------------------------------------------
+class Progress:
+    """One line per stage event: ``[demo +MM:SS] (k/n) title ...``."""
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.start = time.time()
+        self.total = total
+        self.stream = stream or sys.stdout
+
+    def say(self, index: int, text: str) -> None:
+        elapsed = format_seconds(time.time() - self.start)
+        prefix = f'[demo +{elapsed}]'
+        if index:
+            prefix += f' ({index}/{self.total})'
+        print(f'{prefix} {text}', file=self.stream, flush=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """``75.4`` -> ``'1:15'``; ``3725`` -> ``'1:02:05'``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f'{hours}:{minutes:02d}:{secs:02d}'
+    return f'{minutes}:{secs:02d}'
+
+
+def run_command(cmd: List[str], log_file: str, quiet: bool = False) -> None:
+    """Run ``cmd`` from the repository root, streaming its output to
+    ``log_file`` (appended) and, unless ``quiet``, to stdout.
+
+    Raises:
+        DemoError: Non-zero exit, with the command, the log file and the
+            last lines of the output.
+    """
+    os.makedirs(osp.dirname(log_file), exist_ok=True)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (REPO, env.get('PYTHONPATH', '')) if p)
+    env.setdefault('PYTHONUNBUFFERED', '1')
+    tail: List[str] = []
+    with open(log_file, 'a') as log:
+        log.write(f'$ {" ".join(cmd)}\n')
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, bufsize=1)
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                tail = (tail + [line])[-40:]
+                if not quiet:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            code = proc.wait()
+        except BaseException:  # Ctrl-C: stop the tool, keep its state
+            proc.terminate()
+            proc.wait()
+            raise
+    if code != 0:
+        raise DemoError(
+            f'command failed (exit {code}); full output in {log_file}:\n'
+            f'  {" ".join(cmd)}\n--- last lines ---\n' + ''.join(tail))
+
+
+def tool_command(tool: str, *args: str) -> List[str]:
+    return [sys.executable, osp.join(REPO, TOOLS[tool]), *map(str, args)]
+
+
+_TOOL_MODULES: Dict[str, object] = {}
+
+
+def load_tool(tool: str):
+    """Import ``TOOLS[tool]`` as a module (cached)."""
+    if tool not in _TOOL_MODULES:
+        import importlib.util
+        path = osp.join(REPO, TOOLS[tool])
+        spec = importlib.util.spec_from_file_location(f'demo_tool_{tool}',
+                                                      path)
+        module = importlib.util.module_from_spec(spec)
+        # registered, so that multiprocessing can pickle its functions
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        _TOOL_MODULES[tool] = module
+    return _TOOL_MODULES[tool]
+
+
+def run_tool(opts: 'DemoOptions', stage: str, tool: str, *args) -> None:
+    """Run a tool of :data:`TOOLS` with ``args``: a subprocess logged to
+    ``WORK_DIR/logs/<stage>.log`` or, with ``opts.in_process``, its
+    ``main(argv)`` here.
+
+    Raises:
+        DemoError: The tool failed (non-zero exit or an exception).
+    """
+    args = [str(a) for a in args]
+    if not opts.in_process:
+        run_command(tool_command(tool, *args), log_file(opts, stage),
+                    opts.quiet)
+        return
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the tools resolve config paths from the repo root
+    sys.stdout.flush()
+    try:
+        code = load_tool(tool).main(args)
+    except SystemExit as err:
+        code = err.code
+    except Exception as err:
+        raise DemoError(f'{TOOLS[tool]} {" ".join(args)} failed: '
+                        f'{type(err).__name__}: {err}') from err
+    finally:
+        os.chdir(cwd)
+        sys.stdout.flush()
+    # an exit status (test.py returns its metrics instead)
+    if isinstance(code, str) or (isinstance(code, int) and code != 0):
+        raise DemoError(f'{TOOLS[tool]} {" ".join(args)} exited with {code}')
+
+
+def in_process_options(stage: str, cfg) -> List[str]:
+    """Unique MMEngine instance names for an in-process run: MMEngine's
+    message hub and visualizer are global singletons by name (the configs
+    name the visualizer ``'visualizer'``), so a second run in the same
+    process would log into the first run's ``vis_data``."""
+    name = f'demo_{stage}_{time.time_ns()}'
+    options = [f'experiment_name={name}']
+    if cfg.get('visualizer'):
+        options.append(f'visualizer.name={name}')
+    return options
+
+
+def log_file(opts: DemoOptions, stage: str) -> str:
+    return osp.join(opts.work_dir, 'logs', f'{stage}.log')
+
+
+def load_record(opts: DemoOptions, stage: str) -> dict:
+    path = record_path(opts, stage)
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_record(opts: DemoOptions, stage: str, record: dict) -> None:
+    path = record_path(opts, stage)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, path)  # atomic: a record is whole or absent
+
+
+def is_done(opts: DemoOptions, stage: Stage) -> bool:
+    """Recorded as done and every output still there."""
+    record = load_record(opts, stage.name)
+    return bool(record.get('done')) and all(
+        p and osp.exists(p) for p in stage.outputs(opts))
+
+
+#: Stages whose results depend on the fine-tuning options.
+FINETUNE_STAGES = ('labels', 'finetune_', 'evaluate_')
+
+
+def stage_params(opts: DemoOptions, stage: str) -> dict:
+    """The options a stage's results depend on (kept in its record)."""
+    params = dict(tiny=opts.tiny)
+    if stage.startswith(FINETUNE_STAGES):
+        params.update(label_fraction=opts.label_fraction, seed=opts.seed,
+                      finetune_iters=opts.finetune_iters)
+    return params
+
+
+def check_params(opts: DemoOptions, stage: str, record: dict) -> None:
+    """Refuse to mix runs: a stage recorded with other options.
+
+    Raises:
+        DemoError: Naming the stage, both settings and the fix.
+    """
+    params = stage_params(opts, stage)
+    if record and record.get('params', params) != params:
+        raise DemoError(
+            f'{opts.work_dir}: stage {stage} was run with '
+            f'{record["params"]}, this run asks for {params}. Use another '
+            '--work-dir, or delete the stage\'s outputs and records '
+            f'(stages/{stage}.json and its work dir) to redo it.')
+
+
+def run_stage(opts: DemoOptions, stage: Stage, index: int,
+              progress: Progress) -> dict:
+    """Run (or skip) one stage; its record accumulates the wall time of
+    every attempt, so interrupted-and-resumed stages report their total."""
+    record = load_record(opts, stage.name)
+    if stage.name == 'report':
+        record = {}
+    check_params(opts, stage.name, record)
+    params = stage_params(opts, stage.name)
+    if stage.name != 'report' and is_done(opts, stage):
+        progress.say(index, f'{stage.title}: done before '
+                     f'({format_seconds(record.get("seconds", 0))}), '
+                     'skipped')
+        return record
+    attempts = list(record.get('attempts', []))
+    progress.say(index, f'{stage.title} ...')
+    start = time.time()
+    try:
+        result = stage.run(opts) or {}
+    except BaseException:
+        attempts.append(round(time.time() - start, 1))
+        save_record(opts, stage.name,
+                    dict(done=False, attempts=attempts, params=params))
+        raise
+    attempts.append(round(time.time() - start, 1))
+    record = dict(done=True, attempts=attempts,
+                  seconds=round(sum(attempts), 1), params=params, **result)
+    save_record(opts, stage.name, record)
+    progress.say(index, f'{stage.title}: done in '
+                 f'{format_seconds(record["seconds"])}')
+    return record
+
+
+# --------------------------------------------------------------------------
+# Config overrides (other data root, tiny runs, fine-tuning schedule)
+# --------------------------------------------------------------------------
+def rebase_options(cfg, old: str, new: str) -> List[str]:
+    """``--cfg-options`` moving every string starting with ``old`` (the
+    configs' data root) under ``new``.
+
+    Args:
+        cfg (Config | dict): A loaded config.
+        old (str): E.g. ``'data/demo/coco/'``.
+        new (str): Replacement prefix.
+
+    Returns:
+        list[str]: ``'key.path=value'`` entries (list items by index).
+    """
+    options = []
+
+    def walk(node, key):
+        if isinstance(node, str):
+            if node.startswith(old):
+                options.append(f'{key}={new + node[len(old):]}')
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f'{key}.{k}' if key else str(k))
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(v, f'{key}.{i}')
+
+    walk(cfg._cfg_dict.to_dict() if hasattr(cfg, '_cfg_dict') else cfg, '')
+    return options
+
+
+def _load_config(path: str):
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(REPO, path))
+
+
+def data_options(opts: DemoOptions, cfg) -> List[str]:
+    """Rebase the config's demo data root onto ``opts.data``."""
+    if osp.abspath(osp.join(REPO, DEFAULT_DATA)) == opts.data:
+        return []
+    return rebase_options(cfg, CONFIG_DATA_ROOT, opts.coco + '/')
+
+
+def loader_options(cfg, loaders: Sequence[str]) -> List[str]:
+    """No worker processes (tiny runs: start-up dominates)."""
+    out = []
+    for loader in loaders:
+        if cfg.get(loader):
+            out += [f'{loader}.num_workers=0',
+                    f'{loader}.persistent_workers=False']
+    return out
+
+
+def pretrain_options(opts: DemoOptions, cfg) -> List[str]:
+    options = data_options(opts, cfg)
+    if opts.tiny:
+        options += loader_options(cfg, ['train_dataloader'])
+        options += [
+            'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=1'
+        ]
+    return options
+
+
+def finetune_epochs(opts: DemoOptions, num_images: int,
+                    batch_size: int) -> int:
+    """Whole epochs over the subset closest to ``opts.finetune_iters``."""
+    per_epoch = math.ceil(num_images / batch_size)
+    return max(1, round(opts.finetune_iters / per_epoch))
+
+
+def finetune_options(opts: DemoOptions, cfg, num_images: int) -> List[str]:
+    """The labelled subset, the schedule scaled to ``epochs`` (the config's
+    12-epoch step schedule: steps at 8/12 and 11/12) and tiny settings."""
+    batch_size = cfg.train_dataloader.batch_size
+    if opts.tiny:
+        batch_size = 4
+    epochs = finetune_epochs(opts, num_images, batch_size)
+    iters = epochs * math.ceil(num_images / batch_size)
+    warmup = cfg.param_scheduler[0]
+    milestones = sorted({max(1, round(epochs * 8 / 12)),
+                         max(1, round(epochs * 11 / 12))})
+    options = data_options(opts, cfg) + [
+        f'train_dataloader.dataset.ann_file={subset_path(opts)}',
+        f'train_cfg.max_epochs={epochs}',
+        f'train_cfg.val_interval={epochs}',
+        f'param_scheduler.1.end={epochs}',
+        f'param_scheduler.1.milestones=[{",".join(map(str, milestones))}]',
+        # a checkpoint every quarter of the run: an interrupted one resumes
+        f'default_hooks.checkpoint.interval={max(1, epochs // 4)}',
+        'default_hooks.checkpoint.max_keep_ckpts=1',
+    ]
+    if not warmup.get('by_epoch', True) and warmup['end'] > iters // 3:
+        # a short run: warm up over its first third, not all of it
+        options.append(f'param_scheduler.0.end={max(1, iters // 3)}')
+    if opts.tiny:
+        options += loader_options(
+            cfg, ['train_dataloader', 'val_dataloader', 'test_dataloader'])
+        options += [
+            f'train_dataloader.batch_size={batch_size}',
+            'default_hooks.logger.interval=1',
+        ]
+        options += resize_options(cfg, TINY_SCALE)
+    return options
+
+
+def resize_options(cfg, scale: Tuple[int, int]) -> List[str]:
+    """Set the ``Resize`` scale of every detection pipeline."""
+    options = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        pipeline = cfg[loader]['dataset']['pipeline']
+        for i, step in enumerate(pipeline):
+            if step['type'].split('.')[-1] == 'Resize':
+                options.append(f'{loader}.dataset.pipeline.{i}.scale='
+                               f'({scale[0]},{scale[1]})')
+    return options
+
+
+def eval_options(opts: DemoOptions, cfg) -> List[str]:
+    options = data_options(opts, cfg)
+    if opts.tiny:
+        options += loader_options(cfg, ['test_dataloader'])
+        options += [o for o in resize_options(cfg, TINY_SCALE)
+                    if o.startswith('test_')]
+    return options
+
+
+# --------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------
+def stage_data(opts: DemoOptions) -> dict:
+    """Generate the demo data unless both annotation files exist."""
+    anns = [osp.join(opts.coco, TRAIN_ANN), osp.join(opts.coco, VAL_ANN)]
+    if not all(osp.isfile(a) for a in anns):
+        args = [opts.data]
+        if opts.tiny:
+            for key, value in TINY_DATA.items():
+                args += [f'--{key.replace("_", "-")}', str(value)]
+        run_tool(opts, 'data', 'make_demo_data', *args)
+    with open(anns[0]) as f:
+        train = json.load(f)
+    with open(anns[1]) as f:
+        val = json.load(f)
+    return dict(num_train=len(train['images']), num_val=len(val['images']),
+                num_train_boxes=len(train['annotations']))
+
+
+def stage_proposals(opts: DemoOptions) -> dict:
+    """Selective search over the train images (the tool is resumable)."""
+    out = osp.join(opts.coco, PROPOSALS)
+    if not osp.isfile(out):
+        run_tool(opts, 'proposals', 'selective_search',
+                 osp.join(opts.coco, TRAIN_ANN), out, '--img-prefix',
+                 osp.join(opts.coco, 'train2017'), '--nproc', opts.nproc)
+    return dict(file=out)
+
+
+def stage_pretrain(opts: DemoOptions, method: str) -> dict:
+    """``tools/train.py`` on the method's demo config (``--resume`` when its
+    work dir has a checkpoint)."""
+    config = opts.configs.get(method) or find_config(method)
+    work_dir = pretrain_dir(opts, method)
+    args = [config, '--work-dir', work_dir]
+    if last_checkpoint(work_dir):
+        args.append('--resume')
+    cfg = _load_config(config)
+    options = pretrain_options(opts, cfg)
+    if opts.in_process:
+        options += in_process_options(f'pretrain_{method}', cfg)
+    if options:
+        args += ['--cfg-options', *options]
+    run_tool(opts, f'pretrain_{method}', 'train', *args)
+    checkpoint = last_checkpoint(work_dir)
+    if not checkpoint:
+        raise DemoError(f'{work_dir}: training finished without a '
+                        'checkpoint (last_checkpoint missing)')
+    return dict(config=config, checkpoint=checkpoint)
+
+
+def stage_export(opts: DemoOptions, method: str) -> dict:
+    """Export the online network for the demo detector, checked against
+    it."""
+    checkpoint = last_checkpoint(pretrain_dir(opts, method))
+    if not checkpoint:
+        raise DemoError(f'export {method}: no checkpoint in '
+                        f'{pretrain_dir(opts, method)} (pretrain first)')
+    out = export_path(opts, method)
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    flags = EXPORT_FLAGS.get(method, ())
+    run_tool(opts, f'export_{method}', 'export', checkpoint, out, *flags,
+             '--check', DETECTOR)
+    if not osp.isfile(out):
+        raise DemoError(f'export {method}: {out} was not written')
+    return dict(checkpoint=checkpoint, export=out, flags=list(flags))
+
+
+def stage_labels(opts: DemoOptions) -> dict:
+    """The labelled subset the detectors fine-tune on."""
+    out = subset_path(opts)
+    run_tool(opts, 'labels', 'make_coco_subset',
+             osp.join(opts.coco, TRAIN_ANN), out, '--percent',
+             f'{opts.label_fraction * 100:g}', '--seed', opts.seed)
+    with open(out) as f:
+        subset = json.load(f)
+    return dict(file=out, num_images=len(subset['images']),
+                num_boxes=len(subset['annotations']))
+
+
+def stage_finetune(opts: DemoOptions, init: str) -> dict:
+    """The demo detector from ``init`` on the labelled subset, evaluated on
+    the val images at the end."""
+    config = DETECTOR_RANDOM if init == RANDOM else DETECTOR
+    work_dir = finetune_dir(opts, init)
+    num_images = load_record(opts, 'labels').get('num_images')
+    if not num_images:
+        with open(subset_path(opts)) as f:
+            num_images = len(json.load(f)['images'])
+    cfg = _load_config(config)
+    options = finetune_options(opts, cfg, num_images)
+    if init != RANDOM:
+        export = export_path(opts, init)
+        if not osp.isfile(export):
+            raise DemoError(f'fine-tune {init}: no export {export} (run the '
+                            f'export_{init} stage)')
+        options.append(f'model.init_cfg.checkpoint={export}')
+    args = [config, '--work-dir', work_dir]
+    if last_checkpoint(work_dir):
+        args.append('--resume')
+    if opts.in_process:
+        options += in_process_options(f'finetune_{init}', cfg)
+    run_tool(opts, f'finetune_{init}', 'train', *args, '--cfg-options',
+             *options)
+    epochs = int(next(o for o in options if o.startswith(
+        'train_cfg.max_epochs=')).split('=')[1])
+    return dict(config=config, epochs=epochs,
+                iterations=epochs * math.ceil(
+                    num_images / (4 if opts.tiny else
+                                  cfg.train_dataloader.batch_size)),
+                checkpoint=last_checkpoint(work_dir))
+
+
+def stage_evaluate(opts: DemoOptions, init: str) -> dict:
+    """The final evaluation of the fine-tuned detector: from the run's own
+    validation, or ``tools/test.py`` on its last checkpoint when the run was
+    interrupted between its last checkpoint and that validation."""
+    work_dir = finetune_dir(opts, init)
+    metrics = final_metrics(work_dir)
+    source = 'validation at the end of fine-tuning'
+    if metrics is None:
+        config = DETECTOR_RANDOM if init == RANDOM else DETECTOR
+        checkpoint = last_checkpoint(work_dir)
+        if not checkpoint:
+            raise DemoError(f'evaluate {init}: no checkpoint in {work_dir}')
+        out = osp.join(work_dir, 'test_metrics.json')
+        args = [config, checkpoint, '--work-dir',
+                osp.join(work_dir, 'test'), '--out', out]
+        cfg = _load_config(config)
+        options = eval_options(opts, cfg)
+        if opts.in_process:
+            options += in_process_options(f'evaluate_{init}', cfg)
+        if options:
+            args += ['--cfg-options', *options]
+        run_tool(opts, f'evaluate_{init}', 'test', *args)
+        with open(out) as f:
+            metrics = json.load(f)
+        source = f'tools/test.py {osp.relpath(checkpoint, opts.work_dir)}'
+    metrics = {k: float(metrics[k]) for k in AP_KEYS if k in metrics}
+    if AP_KEYS[0] not in metrics:
+        raise DemoError(f'evaluate {init}: no {AP_KEYS[0]} in the '
+                        f'evaluation of {work_dir}')
+    out = metrics_path(opts, init)
+    with open(out, 'w') as f:
+        json.dump(dict(metrics=metrics, source=source), f, indent=1)
+    return dict(metrics=metrics, source=source)
+
+
+def stage_report(opts: DemoOptions) -> dict:
+    """``report.md`` and the plots, from the stage records and logs."""
+    path = write_report(opts)
+    return dict(file=path)
+
+
+# --------------------------------------------------------------------------
+# Logs, results, report
+# --------------------------------------------------------------------------
+def scalar_rows(work_dir: str) -> List[dict]:
+    """All rows of the run's ``*/vis_data/scalars.json`` files (several when
+    resumed), oldest run first; for a step logged twice (a resumed run
+    repeats it) the later row wins."""
+    rows = []
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def loss_curve(work_dir: str) -> Tuple[List[int], List[float]]:
+    """``(iterations, total loss)`` of the training logs."""
+    by_step = OrderedDict()
+    for row in scalar_rows(work_dir):
+        if 'loss' in row and 'step' in row:
+            by_step[int(row['step'])] = float(row['loss'])
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
+
+
+def final_metrics(work_dir: str) -> Optional[dict]:
+    """The last COCO evaluation logged by the run, or None."""
+    found = None
+    for row in scalar_rows(work_dir):
+        if AP_KEYS[0] in row:
+            found = row
+    return found
+
+
+def collect_results(opts: DemoOptions) -> List[dict]:
+    """One row per fine-tuning run (random init first)."""
+    rows = []
+    for init in opts.inits:
+        ev = load_record(opts, f'evaluate_{init}')
+        ft = load_record(opts, f'finetune_{init}')
+        pre = load_record(opts, f'pretrain_{init}') if init != RANDOM else {}
+        metrics = ev.get('metrics', {}) if ev.get('done') else {}
+        rows.append(
+            dict(init=init,
+                 config=pre.get('config', ''),
+                 ap=100 * metrics[AP_KEYS[0]] if metrics else None,
+                 ap50=100 * metrics[AP_KEYS[1]] if metrics else None,
+                 ap75=(100 * metrics[AP_KEYS[2]]
+                       if AP_KEYS[2] in metrics else None),
+                 pretrain_s=pre.get('seconds') if pre.get('done') else None,
+                 finetune_s=ft.get('seconds') if ft.get('done') else None,
+                 iterations=ft.get('iterations')))
+    return rows
+
+
+def _fmt(value: Optional[float], digits: int = 1) -> str:
+    return '—' if value is None else f'{value:.{digits}f}'
+
+
+def _fmt_time(seconds: Optional[float]) -> str:
+    return '—' if seconds is None else format_seconds(seconds)
+
+
+def write_report(opts: DemoOptions) -> str:
+    """Write ``report.md`` and the PNG plots; return the report's path."""
+    os.makedirs(opts.work_dir, exist_ok=True)
+    rows = collect_results(opts)
+    plots = draw_plots(opts, rows)
+    data = load_record(opts, 'data')
+    labels = load_record(opts, 'labels')
+    finetune = next((load_record(opts, f'finetune_{i}') for i in opts.inits
+                     if load_record(opts, f'finetune_{i}').get('done')), {})
+    random_ap = rows[0]['ap']
+
+    lines = ['# mmalfm demo report', '']
+    lines.append(
+        f'Generated {time.strftime("%Y-%m-%d %H:%M:%S %Z")} by '
+        '`tools/demo/run_demo.py` on '
+        f'{platform.node() or "this machine"} ({os.cpu_count()} CPU cores, '
+        f'{platform.processor() or platform.machine()}). '
+        'Every number below is measured in this work dir\'s run(s); times '
+        'are wall times including tool start-up (summed over interrupted '
+        'attempts).')
+    lines.append('')
+    lines.append(
+        f'* data: `{_rel(opts.data)}`, {data.get("num_train", "?")} train / '
+        f'{data.get("num_val", "?")} val images (4 shape classes)'
+        + (' — **tiny variant**' if opts.tiny else ''))
+    lines.append(
+        f'* fine-tuning labels: {opts.label_fraction:g} of the train images '
+        f'({labels.get("num_images", "?")} images, '
+        f'{labels.get("num_boxes", "?")} boxes, subset seed {opts.seed})')
+    lines.append(
+        f'* detector: `{DETECTOR}` (random init: its `_random-init` twin), '
+        f'{finetune.get("epochs", "?")} epochs = '
+        f'{finetune.get("iterations", "?")} iterations, evaluated on all '
+        'val images (COCO box AP)')
+    lines.append('')
+    lines.append('| pretraining | AP<sup>bb</sup> | AP<sup>bb</sup><sub>50</sub>'
+                 ' | AP<sup>bb</sup><sub>75</sub> | Δ AP<sup>bb</sup> vs random'
+                 ' | pretraining time | fine-tune time | config |')
+    lines.append('|---|---|---|---|---|---|---|---|')
+    for row in rows:
+        delta = (None if row['ap'] is None or random_ap is None
+                 or row['init'] == RANDOM else row['ap'] - random_ap)
+        delta_s = '—' if delta is None else f'{delta:+.1f}'
+        config = f'`{row["config"]}`' if row['config'] else '—'
+        name = 'random init' if row['init'] == RANDOM else row['init']
+        if row['init'] == BASELINE:
+            name += ' (baseline)'
+        lines.append(
+            f'| {name} | {_fmt(row["ap"])} | {_fmt(row["ap50"])} | '
+            f'{_fmt(row["ap75"])} | {delta_s} | '
+            f'{_fmt_time(row["pretrain_s"]) if row["init"] != RANDOM else "—"}'
+            f' | {_fmt_time(row["finetune_s"])} | {config} |')
+    lines.append('')
+    lines.append('Fine-tune time includes the final evaluation on the val '
+                 'images. One seed: on 240 images differences of about one '
+                 'AP point are within fine-tuning noise '
+                 '(`tools/benchmarks/run_seeds.py` runs several).')
+    lines.append('')
+    lines.append('## Plots')
+    lines.append('')
+    for title, name in plots:
+        lines.append(f'![{title}]({name})')
+        lines.append('')
+    lines.append('## Stages')
+    lines.append('')
+    lines.append('| stage | wall time | attempts |')
+    lines.append('|---|---|---|')
+    total = 0.0
+    for stage in build_plan(opts):
+        if stage.name == 'report':
+            continue
+        record = load_record(opts, stage.name)
+        seconds = record.get('seconds') if record.get('done') else None
+        total += seconds or 0
+        lines.append(f'| {stage.title} | {_fmt_time(seconds)} | '
+                     f'{len(record.get("attempts", []))} |')
+    lines.append(f'| **total** | **{format_seconds(total)}** | |')
+    lines.append('')
+    lines.append('## How to read this')
+    lines.append('')
+    lines.append(
+        '* AP<sup>bb</sup> is COCO box AP (IoU 0.50:0.95), AP50 at IoU 0.5, '
+        'in percent, of the same detector fine-tuned with the same labels '
+        'and schedule; only the initialisation differs. "Δ vs random" is '
+        'what pretraining bought over random init.')
+    lines.append(
+        '* BYOL is the image-level baseline (same backbone, same views); a '
+        'region-level method is worth its cost if it beats BYOL.')
+    lines.append(
+        '* Pretraining loss curves are each method\'s own objective (their '
+        'scales differ; look at the trend). See '
+        '`docs/user_guides/demo.md`.')
+    lines.append('')
+    lines.append('Work dirs: `pretrain/<method>/`, `export/`, `labels/`, '
+                 '`finetune/<init>/` (config dump, logs, checkpoints), '
+                 '`logs/<stage>.log`, `stages/<stage>.json`.')
+    path = osp.join(opts.work_dir, 'report.md')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path
+
+
+def _rel(path: str) -> str:
+    rel = osp.relpath(path, REPO)
+    return path if rel.startswith('..') else rel
+
+
+def draw_plots(opts: DemoOptions, rows: List[dict]) -> List[Tuple[str, str]]:
+    """``loss_pretrain.png``, ``loss_finetune.png``, ``ap.png`` in the work
+    dir; returns ``(title, file name)`` of each."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    out = []
+    # pretraining losses: one panel per method (objectives differ)
+    curves = [(m, loss_curve(pretrain_dir(opts, m))) for m in opts.methods]
+    fig, axes = plt.subplots(
+        1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)
+    for ax, (method, (steps, losses)) in zip(axes[0], curves):
+        ax.plot(steps, losses, marker='.' if len(steps) < 20 else None)
+        ax.set_title(method)
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel('pretraining loss')
+    fig.tight_layout()
+    fig.savefig(osp.join(opts.work_dir, 'loss_pretrain.png'), dpi=100)
+    plt.close(fig)
+    out.append(('pretraining loss per method', 'loss_pretrain.png'))
+
+    # fine-tuning losses: same detector and loss, one axes
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for init in opts.inits:
+        steps, losses = loss_curve(finetune_dir(opts, init))
+        ax.plot(steps, losses, label=init,
+                marker='.' if len(steps) < 20 else None)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('detector loss')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(osp.join(opts.work_dir, 'loss_finetune.png'), dpi=100)
+    plt.close(fig)
+    out.append(('fine-tuning loss per initialisation', 'loss_finetune.png'))
+
+    # AP bars
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(rows), 3.2))
+    width = 0.4
+    xs = list(range(len(rows)))
+    for offset, key, label in ((-width / 2, 'ap', 'AP'),
+                               (width / 2, 'ap50', 'AP50')):
+        values = [r[key] or 0.0 for r in rows]
+        bars = ax.bar([x + offset for x in xs], values, width, label=label)
+        for bar, value in zip(bars, values):
+            ax.annotate(f'{value:.1f}', (bar.get_x() + bar.get_width() / 2,
+                                         bar.get_height()),
+                        ha='center', va='bottom', fontsize=7)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([r['init'] for r in rows])
+    ax.set_ylabel('box AP (%)')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(osp.join(opts.work_dir, 'ap.png'), dpi=100)
+    plt.close(fig)
+    out.append(('box AP per initialisation', 'ap.png'))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+def run_demo(opts: DemoOptions, stream=None) -> str:
+    """Run every stage of ``opts`` (skipping finished ones).
+
+    Returns:
+        str: The path of ``report.md``.
+    """
+    progress = Progress(0, stream)
+    progress.say(0, f'methods {", ".join(opts.methods)} + random init; '
+                 f'work dir {_rel(opts.work_dir)}; data {_rel(opts.data)}'
+                 + (' (tiny)' if opts.tiny else ''))
+    opts.configs = check_pieces(opts)
+    plan = build_plan(opts)
+    progress.total = len(plan)
+    for index, stage in enumerate(plan, 1):
+        run_stage(opts, stage, index, progress)
+    report = osp.join(opts.work_dir, 'report.md')
+    progress.say(0, f'report: {_rel(report)}')
+    return report
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line entry point; returns the exit status."""
+    # mmengine/mmcv import pkg_resources; the warning is noise here
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+    # `kill` (SIGTERM) like Ctrl-C: stop the running tool, record the
+    # attempt's time, leave everything resumable
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        opts = make_options(parse_args(argv))
+        run_demo(opts)
+    except DemoError as err:
+        print(f'[demo] error: {err}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('[demo] interrupted; run the same command again to resume',
+              file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
