@@ -82,8 +82,13 @@ def test_model_builds(configs, path, mmalfm_scope):
     assert isinstance(model, BaseSelfSupervisor)
     if path.startswith('configs/byol/'):
         assert type(model) is BYOL
-    # Released configs keep SyncBN (the CPU fallback swaps it at launch).
-    assert isinstance(model.backbone.norm1, torch.nn.SyncBatchNorm)
+    norm = model.backbone.norm1
+    if getattr(model, 'shuffle_bn', False):
+        # MoCo-style ShuffleBN (CrossCL): per-GPU BN over shuffled keys.
+        assert type(norm) is torch.nn.BatchNorm2d
+    else:
+        # Released configs keep SyncBN (the CPU fallback swaps it at launch).
+        assert isinstance(norm, torch.nn.SyncBatchNorm)
     expected_depth = 18 if path.endswith('_demo.py') else 50
     assert model.backbone.depth == expected_depth
 
