@@ -13,39 +13,10 @@ model = dict(
     head=dict(
         predictor=dict(in_channels=128, hid_channels=512, out_channels=128)))
 
-view_pipeline1 = [
-    dict(type='RandomResizedCrop', scale=crop_size, backend='cv2'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=1.),
-]
-view_pipeline2 = view_pipeline1[:-1] + [
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.1),
-    dict(type='Solarize', thr=128, prob=0.2),
-]
+# the base views with small cv2 crops (same photometrics)
+crop = dict(type='RandomResizedCrop', scale=crop_size, backend='cv2')
+view_pipeline1 = [crop, {{_base_.flip}}, {{_base_.photometrics1}}]
+view_pipeline2 = [crop, {{_base_.flip}}, {{_base_.photometrics2}}]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
