@@ -132,6 +132,55 @@ def tiny_trunk_cfg(**backbone_overrides) -> dict:
                 norm_cfg=bn)))
 
 
+def state_shapes(state: dict, prefixes) -> dict:
+    """``{key: shape}`` of the state-dict entries starting with
+    ``prefixes`` (a string or a tuple of strings)."""
+    return {
+        k: tuple(v.shape)
+        for k, v in state.items() if k.startswith(prefixes)
+    }
+
+
+def assert_trunk_keys_match_mmdet(config: str) -> dict:
+    """Build the model of ``config`` (a repo-relative R50-FPN-4conv1fc
+    pretraining base) and assert that its backbone, neck and box-head keys
+    and shapes equal mmdet's Mask R-CNN R50-FPN with a
+    ``Shared4Conv1FCBBoxHead`` (SoCo's downstream protocol), so the exporter
+    needs none of our code. Returns our state dict for method-specific
+    checks."""
+    import mmdet
+    import mmdet.models  # noqa: F401
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmalfm.registry import MODELS
+
+    cfg = Config.fromfile(osp.join(REPO, config))
+    with DefaultScope.overwrite_default_scope('mmalfm'):
+        ours = MODELS.build(cfg.model).state_dict()
+    det_cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(mmdet.__file__), '.mim', 'configs', 'mask_rcnn',
+            'mask-rcnn_r50_fpn_1x_coco.py'))
+    sync = dict(type='SyncBN', requires_grad=True)
+    det_cfg.model.backbone.update(norm_cfg=sync, init_cfg=None)
+    det_cfg.model.neck.norm_cfg = sync
+    det_cfg.model.roi_head.bbox_head = dict(
+        det_cfg.model.roi_head.bbox_head,
+        type='Shared4Conv1FCBBoxHead',
+        norm_cfg=sync)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        theirs = MMDET_MODELS.build(det_cfg.model).state_dict()
+    for part in ('backbone.', 'neck.'):
+        assert state_shapes(ours, part) == state_shapes(theirs, part), part
+    head = ('roi_head.bbox_head.shared_convs.',
+            'roi_head.bbox_head.shared_fcs.')
+    assert state_shapes(ours, head) == state_shapes(theirs, head)
+    assert len(state_shapes(ours, head)) == 4 * 6 + 2
+    return ours
+
+
 def load_checkpoint(path) -> dict:
     """Load one of our checkpoints with ``weights_only=True`` (mmalfm's
     allow-list)."""

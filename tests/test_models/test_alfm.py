@@ -1,13 +1,11 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """ALFM on a tiny model (CPU): losses, gradients, teacher, regions, errors."""
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_trunk_cfg
-from mmengine.config import Config
+from conftest import assert_trunk_keys_match_mmdet, tiny_trunk_cfg
 from mmengine.dataset import default_collate
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
@@ -17,7 +15,6 @@ from mmalfm.models import ALFM
 from mmalfm.models.algorithms.alfm import match_ids
 from mmalfm.registry import MODELS, TRANSFORMS
 
-REPO = Path(__file__).resolve().parents[2]
 K = 32
 
 
@@ -293,41 +290,11 @@ def test_builds_in_a_foreign_scope():
     assert type(model.gmsr_loss).__name__ == 'CodingRateLoss'
 
 
-def _shapes(state, prefixes):
-    return {
-        k: tuple(v.shape)
-        for k, v in state.items() if k.startswith(prefixes)
-    }
-
-
 def test_r50_keys_equal_mmdet_mask_rcnn():
     """backbone/neck/box-head keys and shapes = mmdet Mask R-CNN R50-FPN
     with a Shared4Conv1FCBBoxHead (the exporter needs no ALFM code)."""
-    import mmdet
-    import mmdet.models  # noqa: F401
-    from mmdet.registry import MODELS as MMDET_MODELS
-    cfg = Config.fromfile(
-        str(REPO / 'configs/_base_/models/alfm_resnet50-fpn.py'))
-    with DefaultScope.overwrite_default_scope('mmalfm'):
-        ours = MODELS.build(cfg.model).state_dict()
-    det_cfg = Config.fromfile(
-        str(Path(mmdet.__file__).parent / '.mim' / 'configs' / 'mask_rcnn' /
-            'mask-rcnn_r50_fpn_1x_coco.py'))
-    sync = dict(type='SyncBN', requires_grad=True)
-    det_cfg.model.backbone.update(norm_cfg=sync, init_cfg=None)
-    det_cfg.model.neck.norm_cfg = sync
-    det_cfg.model.roi_head.bbox_head = dict(
-        det_cfg.model.roi_head.bbox_head,
-        type='Shared4Conv1FCBBoxHead',
-        norm_cfg=sync)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        theirs = MMDET_MODELS.build(det_cfg.model).state_dict()
-    assert _shapes(ours, 'backbone.') == _shapes(theirs, 'backbone.')
-    assert _shapes(ours, 'neck.') == _shapes(theirs, 'neck.')
-    head = ('roi_head.bbox_head.shared_convs.',
-            'roi_head.bbox_head.shared_fcs.')
-    assert _shapes(ours, head) == _shapes(theirs, head)
-    assert len(_shapes(ours, head)) == 4 * 6 + 2
+    ours = assert_trunk_keys_match_mmdet(
+        'configs/_base_/models/alfm_resnet50-fpn.py')
     rest = {k.split('.')[0] for k in ours} - {'backbone', 'neck', 'roi_head'}
     assert rest == {'projector', 'cdlp_head', 'cdlp_loss', 'target_net'}
     assert ours['cdlp_head.prototypes.weight'].shape == (4096, 256)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_trunk_cfg
+from conftest import (assert_trunk_keys_match_mmdet, state_shapes,
+                      tiny_trunk_cfg)
 from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.logging import MessageHub
@@ -232,41 +233,11 @@ def test_builds_in_a_foreign_scope():
     assert type(model.roi_head.bbox_head).__name__ == 'ConvFCRoIFeatureHead'
 
 
-def _shapes(state, prefixes):
-    return {
-        k: tuple(v.shape)
-        for k, v in state.items() if k.startswith(prefixes)
-    }
-
-
 def test_r50_keys_equal_mmdet_mask_rcnn():
     """backbone/neck/box-head keys and shapes = mmdet Mask R-CNN R50-FPN
     with a Shared4Conv1FCBBoxHead (SoCo's downstream protocol)."""
-    import mmdet.models  # noqa: F401
-    from mmdet.registry import MODELS as MMDET_MODELS
-    cfg = Config.fromfile(
-        str(REPO / 'configs/_base_/models/soco_resnet50-fpn.py'))
-    with DefaultScope.overwrite_default_scope('mmalfm'):
-        ours = MODELS.build(cfg.model).state_dict()
-    import mmdet
-    det_cfg = Config.fromfile(
-        str(Path(mmdet.__file__).parent / '.mim' / 'configs' / 'mask_rcnn' /
-            'mask-rcnn_r50_fpn_1x_coco.py'))
-    sync = dict(type='SyncBN', requires_grad=True)
-    det_cfg.model.backbone.update(norm_cfg=sync, init_cfg=None)
-    det_cfg.model.neck.norm_cfg = sync
-    det_cfg.model.roi_head.bbox_head = dict(
-        det_cfg.model.roi_head.bbox_head,
-        type='Shared4Conv1FCBBoxHead',
-        norm_cfg=sync)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        theirs = MMDET_MODELS.build(det_cfg.model).state_dict()
-    assert _shapes(ours, 'backbone.') == _shapes(theirs, 'backbone.')
-    assert _shapes(ours, 'neck.') == _shapes(theirs, 'neck.')
-    head = ('roi_head.bbox_head.shared_convs.',
-            'roi_head.bbox_head.shared_fcs.')
-    assert _shapes(ours, head) == _shapes(theirs, head)
-    assert len(_shapes(ours, head)) == 4 * 6 + 2
+    ours = assert_trunk_keys_match_mmdet(
+        'configs/_base_/models/soco_resnet50-fpn.py')
     # the rest of ours is the EMA target and the MLPs
     rest = {k.split('.')[0] for k in ours} - {'backbone', 'neck', 'roi_head'}
     assert rest == {'projector', 'predictor', 'target_net'}
@@ -332,7 +303,7 @@ def test_r50_c4_keys_equal_mmdet_c4_mask_rcnn():
     det_cfg.model.backbone.init_cfg = None
     with DefaultScope.overwrite_default_scope('mmdet'):
         theirs = MMDET_MODELS.build(det_cfg.model).state_dict()
-    assert _shapes(ours, 'backbone.') == _shapes(theirs, 'backbone.')
+    assert state_shapes(ours, 'backbone.') == state_shapes(theirs, 'backbone.')
     res5 = ('roi_head.shared_head.', )
-    assert _shapes(ours, res5) == _shapes(theirs, res5)
+    assert state_shapes(ours, res5) == state_shapes(theirs, res5)
     assert any(k.startswith('roi_head.shared_head.layer4.2.') for k in ours)
