@@ -3,11 +3,16 @@ from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_globals
                          safe_checkpoint_globals, safe_load)
 from .config_errors import ConfigTypeError, explain_registry_error
 from .cpu_fallback import adapt_config_to_cpu, init_cpu_distributed
+from .export import (ExportError, check_export, export_detectron2,
+                     export_mmdet, load_training_checkpoint,
+                     save_detectron2_export, save_mmdet_export)
 from .setup_env import register_all_modules
 
 __all__ = [
     'UnsafeCheckpointError', 'register_safe_checkpoint_globals',
     'safe_checkpoint_globals', 'safe_load', 'ConfigTypeError',
     'explain_registry_error', 'adapt_config_to_cpu', 'init_cpu_distributed',
-    'register_all_modules'
+    'register_all_modules', 'ExportError', 'check_export',
+    'export_detectron2', 'export_mmdet', 'load_training_checkpoint',
+    'save_detectron2_export', 'save_mmdet_export'
 ]
