@@ -3,7 +3,7 @@
 
     python tools/demo/run_demo.py [--methods alfm [soco crosscl dupr byol]] \
         [--work-dir work_dirs/demo] [--data data/demo] \
-        [--label-fraction 0.25] [--finetune-iters 150] [--tiny]
+        [--label-fraction 0.25] [--finetune-iters 450] [--tiny]
 
 Stages (one progress line each, with the elapsed time; the tools' own logs
 stream in between):
@@ -132,7 +132,7 @@ class DemoOptions:
     work_dir: str
     data: str
     label_fraction: float = 0.25
-    finetune_iters: int = 150
+    finetune_iters: int = 450
     seed: int = 1
     tiny: bool = False
     nproc: int = 2
@@ -188,7 +188,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--finetune-iters', type=int, default=None,
         help='approximate fine-tuning iterations (whole epochs over the '
-        'subset; default 150, --tiny 1 epoch)')
+        'subset; default 450, --tiny 1 epoch)')
     parser.add_argument('--seed', type=int, default=1,
                         help='seed of the labelled subset')
     parser.add_argument(
@@ -216,7 +216,7 @@ def make_options(args: argparse.Namespace) -> DemoOptions:
                         f'{args.label_fraction}')
     iters = args.finetune_iters
     if iters is None:
-        iters = 1 if args.tiny else 150
+        iters = 1 if args.tiny else 450
     if iters < 1:
         raise DemoError(f'--finetune-iters must be >= 1, got {iters}')
     return DemoOptions(
