@@ -6,6 +6,7 @@
 # Key encoder = EMA (keep rate 0.999) of backbone + neck + global MLP with
 # ShuffleBN. Backbone keys are those of mmdet's Mask R-CNN R50-FPN.
 # SyncBN alternative: norm_cfg = dict(type='SyncBN') and shuffle_bn=False.
+_base_ = ['./mocov2_global_branch.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='CrossCL',
@@ -26,20 +27,9 @@ model = dict(
         zero_init_residual=False),
     neck=dict(
         type='PartialFPN', in_channels=(512, 1024, 2048), out_channels=256),
-    # MoCo v2: avgpool(C5) -> Linear-ReLU-Linear (no BN)
-    global_neck=dict(
-        type='MoCoV2Neck',
-        in_channels=2048,
-        hid_channels=2048,
-        out_channels=128,
-        with_avg_pool=True),
-    global_head=dict(
-        type='MoCoQueueHead',
-        feat_dim=128,
-        queue_len=65536,
-        temperature=0.2,
-        loss_weight=1.0,
-        gather=True),
+    # MoCo v2 (../_base_/models/mocov2_global_branch.py)
+    global_neck={{_base_.mocov2_global_neck}},
+    global_head={{_base_.mocov2_global_head}},
     loss=dict(type='InfoNCELoss', temperature=0.2),
     # = the sampler's view_size / window / stride (checked on every batch)
     view_size=224,

@@ -5,6 +5,7 @@
 # hidden -> L2-norm; InfoNCE with the same-image gallery + a 16384 queue per
 # level, T 0.2). Constant EMA 0.999 over backbone + global MLP + patch MLPs.
 # Backbone keys are those of mmdet's ResNet-50 (`backbone.*`).
+_base_ = ['./mocov2_global_branch.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     type='DUPR',
@@ -23,20 +24,9 @@ model = dict(
         norm_eval=False,
         style='pytorch',
         zero_init_residual=False),
-    # MoCo v2: Linear-ReLU-Linear (no BN), on avgpool of the last output.
-    global_neck=dict(
-        type='MoCoV2Neck',
-        in_channels=2048,
-        hid_channels=2048,
-        out_channels=128,
-        with_avg_pool=True),
-    global_head=dict(
-        type='MoCoQueueHead',
-        feat_dim=128,
-        queue_len=65536,
-        temperature=0.2,
-        loss_weight=1.0,
-        gather=True),
+    # MoCo v2 (../_base_/models/mocov2_global_branch.py)
+    global_neck={{_base_.mocov2_global_neck}},
+    global_head={{_base_.mocov2_global_head}},
     # [D] per-level patch MLP (in_channels filled per level): global average
     # of the 7x7 RoI bins, Linear-BN-ReLU-Linear, no last BN.
     patch_neck=dict(
