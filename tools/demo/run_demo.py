@@ -56,6 +56,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METHODS = ('alfm', 'soco', 'crosscl', 'dupr', 'byol')
 #: The image-level baseline, always pretrained alongside.
 BASELINE = 'byol'
+# 448 iterations on 60 labelled images: at ~150 no initialisation had
+# learned anything yet (AP < 2 for all); see docs/user_guides/demo.md
+FINETUNE_ITERS = 450
 #: The fine-tuning run without pretraining.
 RANDOM = 'random'
 
@@ -132,7 +135,7 @@ class DemoOptions:
     work_dir: str
     data: str
     label_fraction: float = 0.25
-    finetune_iters: int = 450
+    finetune_iters: int = FINETUNE_ITERS
     seed: int = 1
     tiny: bool = False
     nproc: int = 2
@@ -188,7 +191,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--finetune-iters', type=int, default=None,
         help='approximate fine-tuning iterations (whole epochs over the '
-        'subset; default 450, --tiny 1 epoch)')
+        f'subset; default {FINETUNE_ITERS}, --tiny 1 epoch)')
     parser.add_argument('--seed', type=int, default=1,
                         help='seed of the labelled subset')
     parser.add_argument(
@@ -216,7 +219,7 @@ def make_options(args: argparse.Namespace) -> DemoOptions:
                         f'{args.label_fraction}')
     iters = args.finetune_iters
     if iters is None:
-        iters = 1 if args.tiny else 450
+        iters = 1 if args.tiny else FINETUNE_ITERS
     if iters < 1:
         raise DemoError(f'--finetune-iters must be >= 1, got {iters}')
     return DemoOptions(
