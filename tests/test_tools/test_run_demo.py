@@ -38,17 +38,18 @@ def test_methods_always_include_the_baseline_in_report_order():
 
 def test_finetune_schedule_follows_the_label_fraction():
     """240 demo images x 0.25 = 60 labelled, batch 8 -> 8 iterations per
-    epoch; 150 iterations -> round(18.75) = 19 epochs, steps at
-    round(19 * 8 / 12) = 13 and round(19 * 11 / 12) = 17."""
+    epoch; the default 450 iterations -> round(56.25) = 56 epochs, steps at
+    round(56 * 8 / 12) = 37 and round(56 * 11 / 12) = 51, a checkpoint
+    every 56 // 4 = 14 epochs."""
     opts = _options('--work-dir', '/w', '--data', 'data/demo')
     cfg = run_demo._load_config(run_demo.DETECTOR)
     options = run_demo.finetune_options(opts, cfg, num_images=60)
     assert options == [
         'train_dataloader.dataset.ann_file='
         '/w/labels/instances_train2017_25pct_seed1.json',
-        'train_cfg.max_epochs=19', 'train_cfg.val_interval=19',
-        'param_scheduler.1.end=19', 'param_scheduler.1.milestones=[13,17]',
-        'default_hooks.checkpoint.interval=4',
+        'train_cfg.max_epochs=56', 'train_cfg.val_interval=56',
+        'param_scheduler.1.end=56', 'param_scheduler.1.milestones=[37,51]',
+        'default_hooks.checkpoint.interval=14',
         'default_hooks.checkpoint.max_keep_ckpts=1'
     ]
     # the default data needs no rebasing; another root moves every path
@@ -95,7 +96,8 @@ def test_missing_pieces_are_named(tmp_path, monkeypatch):
 def test_a_work_dir_of_other_options_is_refused():
     opts = _options('--label-fraction', '0.1')
     earlier = dict(done=True, params=dict(
-        tiny=False, label_fraction=0.25, seed=1, finetune_iters=150))
+        tiny=False, label_fraction=0.25, seed=1,
+        finetune_iters=run_demo.FINETUNE_ITERS))
     with pytest.raises(run_demo.DemoError,
                        match='stage finetune_alfm was run with'):
         run_demo.check_params(opts, 'finetune_alfm', earlier)
