@@ -1,7 +1,9 @@
 # ALFM R50-FPN, 800 epochs on COCO train2017 (labels unused) with
 # selective-search proposals, 8 GPUs x 64 images (global 512), the flagship
 # recipe of methods.md §4.3 (all [D] except "COCO" and the two branches).
-# LARS (ndim <= 1 parameters excluded from LARS and weight decay, as SoCo),
+# MMPretrain's LARS (no released ALFM optimizer to reproduce; SoCo's released
+# one is `SoCoLARS`, see configs/alfm/README.md) with ndim <= 1 parameters
+# excluded from LARS and weight decay, as SoCo,
 # base lr 0.2 x batch / 256, wd 1e-6, 10 warm-up epochs + cosine, AMP
 # (the log-dets and the distillation run in fp32 inside the losses), SyncBN,
 # and the collapse guard of RepresentationHealthHook on both branches.

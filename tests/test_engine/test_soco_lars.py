@@ -1,13 +1,17 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 import math
+from pathlib import Path
 
+import pytest
 import torch
+from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
 from mmpretrain.engine.optimizers import LARS
 from torch import nn
 
 from mmalfm.engine.optimizers import SoCoLARS
-from mmalfm.registry import OPTIMIZERS
+from mmalfm.registry import MODELS, OPTIMIZERS
 
 # w = (3, 4), g = (-0.6, 1.2), wd = 0.2: g + wd w = (0, 2), |.| = 2, |w| = 5.
 W, G, WD = [[3., 4.]], [[-0.6, 1.2]], 0.2
@@ -127,3 +131,52 @@ def test_paramwise_exclusion_gives_plain_sgd():
     for name, want in [('fc.bias', 0.5 - 0.475), ('bn.weight', 1.75 - 0.2375),
                        ('bn.bias', -0.5 + 0.475)]:
         torch.testing.assert_close(params[name].data.item(), want)
+
+
+# ---------------------------------------- every SoCo config runs SoCoLARS
+REPO = Path(__file__).resolve().parents[2]
+SOCO_CONFIGS = sorted(
+    str(p.relative_to(REPO)) for p in (REPO / 'configs' / 'soco').glob('*.py'))
+
+
+def test_soco_configs_are_found():
+    assert len(SOCO_CONFIGS) >= 8
+
+
+@pytest.mark.parametrize('path', SOCO_CONFIGS)
+def test_soco_config_builds_the_released_optimizer(path):
+    """The optim wrapper of every SoCo config: SoCoLARS (not mmpretrain's
+    LARS), SGD momentum 0.9, eta 0.001, eps 1e-8; every ndim <= 1
+    parameter (biases, BN of backbone/FPN/head/MLPs) without decay and LARS
+    scaling, every other one with wd 1e-5 and scaling; the lr of the
+    config in every group; every trainable parameter in exactly one
+    group."""
+    cfg = Config.fromfile(str(REPO / path))
+    with DefaultScope.overwrite_default_scope('mmalfm'):
+        model = MODELS.build(cfg.model)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    opt = wrapper.optimizer
+    assert type(opt) is SoCoLARS, path
+    assert opt.eps == 1e-8
+    lr = cfg.optim_wrapper.optimizer.lr
+    group_of = {}
+    for group in opt.param_groups:
+        assert group['momentum'] == 0.9 and group['eta'] == 0.001
+        assert group['lr'] == lr
+        for p in group['params']:
+            assert id(p) not in group_of
+            group_of[id(p)] = group
+    checked = 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:  # the EMA target
+            assert name.startswith('target_net.'), name
+            continue
+        group = group_of[id(p)]
+        if p.ndim <= 1:
+            assert group['weight_decay'] == 0, name
+            assert group.get('lars_exclude', False), name
+        else:
+            assert group['weight_decay'] == 1e-5, name
+            assert not group.get('lars_exclude', False), name
+        checked += 1
+    assert checked > 100

@@ -300,3 +300,38 @@ def test_r50_keys_equal_mmdet_mask_rcnn():
     assert ours['cdlp_head.prototypes.weight'].shape == (4096, 256)
     assert ours['projector.fc0.weight'].shape == (4096, 2048)
     assert not any(k.startswith('target_net.module.projector') for k in ours)
+
+
+def test_bn_groups_set_equals_one_head_call_per_region_set(batch, hub):
+    """bn_groups='set': the student's roi_head + cdlp_head outputs and BN
+    running statistics equal one call of those heads per region set (in set
+    order); 'batch' (the default) differs."""
+    model = build(bn_groups='set')
+    assert build().bn_groups == 'batch'
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    from mmalfm.structures import ViewGeometry
+    views = data['inputs']
+    geometry = ViewGeometry.collate(
+        [ds.metainfo['view_geometry'] for ds in data['data_samples']])
+    model._local_sets = []
+    regions, pairs = model.collate_regions(data['data_samples'], geometry)
+    feats = model.encode_views(views, model.online_views(len(views)))
+    sets = sorted({s for p in pairs for s in p}) + list(model._local_sets)
+    assert len(sets) >= 3
+    ref = copy.deepcopy(model)
+    grouped = model._embed_sets(feats, regions, sets, geometry, target=False)
+    for s in sets:  # the loop: one call of each head per set
+        ref.bn_groups = 'batch'
+        want = ref._embed_sets(feats, regions, [s], geometry, target=False)
+        for got, exp in zip(grouped[s], want[s]):
+            torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-6)
+    for (name, b), rb in zip(model.state_dict().items(),
+                             ref.state_dict().values()):
+        if 'running_' in name:
+            torch.testing.assert_close(b, rb, rtol=1e-5, atol=1e-7)
+    mixed = copy.deepcopy(ref)
+    both = mixed._embed_sets(feats, regions, sets, geometry, target=False)
+    assert not torch.allclose(both[sets[0]][0], grouped[sets[0]][0],
+                              atol=1e-4)
+    with pytest.raises(ValueError, match="'batch' or 'set'"):
+        build(bn_groups='level')

@@ -307,3 +307,119 @@ def test_r50_c4_keys_equal_mmdet_c4_mask_rcnn():
     res5 = ('roi_head.shared_head.', )
     assert state_shapes(ours, res5) == state_shapes(theirs, res5)
     assert any(k.startswith('roi_head.shared_head.layer4.2.') for k in ours)
+
+
+# ------------------------------------------- per-level BN statistics (exact)
+def _per_level_embed_set(model: SoCo):
+    """The released ``SoCo_FPN.forward`` for one box set: RoIAlign at one
+    level, then head -> projector [-> predictor], once per level, levels
+    concatenated (level-major slots). Uses the model's own modules."""
+    from mmalfm.models.utils import scale_aware_slot_ids
+    from mmalfm.structures import to_soco_normalized
+
+    def embed_set(rb, geom, online, target):
+        levels = model._levels(rb, geom)
+        size = geom.out_size.to(rb.boxes)[:, None, [0, 1, 0, 1]]
+        boxes = to_soco_normalized(rb.boxes, geom) * size
+        shape = model.view_shapes[rb.view]
+
+        def run(feats, is_target):
+            return torch.cat([
+                model.embed_rois(
+                    model.pool_regions(feats, boxes,
+                                       torch.full_like(rb.ids, lv), shape),
+                    target=is_target) for lv in range(model.num_levels)
+            ], 1)
+
+        q = run(online[rb.view], False)
+        with torch.no_grad():
+            z = run(target[rb.view], True)
+        slots = scale_aware_slot_ids(rb.ids, levels, model.num_levels, -1)
+        return q, z, slots
+
+    return embed_set
+
+
+def _rel(a, b) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    return float((a - b).norm() / b.norm().clamp(min=1e-12))
+
+
+def _bn_buffers(model) -> dict:
+    return {k: v for k, v in model.state_dict().items()
+            if 'running_' in k or 'num_batches_tracked' in k}
+
+
+def _compare_with_per_level_loop(model: SoCo, batch, hub):
+    """Loss, every gradient and every BN buffer of ``model`` vs. the
+    per-level loop on a copy: the largest relative difference, and whether
+    every ``num_batches_tracked`` agrees."""
+    ref = copy.deepcopy(model)
+    ref._embed_set = _per_level_embed_set(ref)
+    losses = _loss(model, batch)
+    ref_losses = _loss(ref, batch)
+    sum(losses.values()).backward()
+    sum(ref_losses.values()).backward()
+    worst = max(_rel(losses[k], ref_losses[k]) for k in ref_losses)
+    ref_params = dict(ref.named_parameters())
+    # relative to the gradient's norm, floored at 1e-3 of the largest one:
+    # biases in front of a BN layer have a zero gradient (round-off only)
+    scale = 1e-3 * max(p.grad.norm() for p in ref_params.values()
+                       if p.grad is not None)
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            assert ref_params[name].grad is None, name
+            continue
+        want = ref_params[name].grad
+        worst = max(worst, float((p.grad - want).norm() /
+                                 max(want.norm(), scale)))
+    ref_buffers = _bn_buffers(ref)
+    counters = True
+    for name, buf in _bn_buffers(model).items():
+        if 'num_batches_tracked' in name:
+            counters &= buf.item() == ref_buffers[name].item()
+        else:
+            worst = max(worst, _rel(buf, ref_buffers[name]))
+    return worst, counters
+
+
+def _config_model(path: str) -> SoCo:
+    cfg = Config.fromfile(str(REPO / path)).model
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmalfm'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('path, sizes', [
+    ('configs/soco/soco_resnet50-fpn_8xb128-coslr-400e_in1k.py', (64, 64, 32)),
+    ('configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py', (64, 64, 32)),
+])
+def test_level_bn_groups_equal_the_released_per_level_loop(path, sizes, hub):
+    """bn_groups='level' (the configs' default) in one batched call per set
+    == one head/projector/predictor call per level and set: loss, the
+    gradient of every parameter and every BN running statistic (online and
+    target) to 1e-5 relative; one call over all levels ('set') is not."""
+    batch = make_batch(sizes=sizes)
+    model = _config_model(path)
+    assert model.bn_groups == 'level'
+    worst, counters = _compare_with_per_level_loop(model, batch, hub)
+    assert worst < 1e-5 and counters
+    # the head's BN layers see 4 levels per set: 4 updates per set call
+    tracked = model.roi_head.bbox_head.shared_convs[0].bn.num_batches_tracked
+    assert tracked.item() == 4 * 4  # 4 sets (V1x2, V2, V3) x 4 levels
+    mixed = _config_model(path)
+    mixed.bn_groups = 'set'
+    worst, counters = _compare_with_per_level_loop(mixed, batch, hub)
+    assert worst > 1e-3 and not counters
+
+
+def test_bn_groups_keys(hub):
+    assert build().bn_groups == 'level'
+    assert build(assigned_level_only=True).bn_groups == 'set'
+    with pytest.raises(ValueError, match="assigned_level_only=True set "
+                       "bn_groups='set'"):
+        build(assigned_level_only=True, bn_groups='level')
+    with pytest.raises(ValueError, match="'level' or 'set'"):
+        build(bn_groups='levels')

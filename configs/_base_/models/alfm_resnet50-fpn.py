@@ -59,4 +59,7 @@ model = dict(
     local_box='whole',
     teacher_view='global',
     cross_view_distillation=True,
-    batch_views=True)
+    batch_views=True,
+    # BN of roi_head/cdlp_head over all region sets of a branch call, as a
+    # detector's box head (configs/alfm/README.md); 'set': per region set.
+    bn_groups='batch')

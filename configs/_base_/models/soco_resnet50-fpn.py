@@ -33,5 +33,9 @@ model = dict(
     batch_views=False,
     view_pairs=((0, 1), (0, 2)),
     level_thresholds=(48, 96, 192, 224),
+    # Every box pooled at P2-P5; BN statistics of head/projector/predictor
+    # per level of a box set, as the released per-level calls (bn_groups
+    # None = 'level'; 'set' normalises a set's 16 slots together).
     assigned_level_only=False,
+    bn_groups=None,
     released_box_convention=True)

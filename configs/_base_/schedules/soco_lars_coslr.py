@@ -1,8 +1,12 @@
-# SoCo's optimisation (methods.md §1.8): LARS (eta 0.001) over SGD m 0.9,
-# lr = 1.0 x global batch / 256, wd 1e-5; BN/bias (ndim <= 1) parameters get
-# neither weight decay nor LARS scaling; 10-epoch linear warm-up from lr/100
-# then cosine to 1e-6, both per iteration. Children set `max_epochs` and
-# restate `param_scheduler`/`train_cfg` (they use it).
+# SoCo's optimisation, as released: LARS (eta 0.001) over SGD m 0.9 --
+# `SoCoLARS`, the released optimizer (trust ratio on ||g + wd w||, lr applied
+# at the update, not folded into the momentum buffer; mmpretrain's `LARS`
+# differs in both) -- lr = 1.0 x global batch / 256, wd 1e-5; BN/bias
+# (ndim <= 1) parameters get neither weight decay nor LARS scaling; 10-epoch
+# linear warm-up from lr/100 then cosine to 1e-6, both per iteration.
+# Children set `max_epochs` and restate `param_scheduler`/`train_cfg` (they
+# use it). ALFM inherits this file but runs mmpretrain's `LARS` (its configs
+# say why).
 max_epochs = 400
 warmup_epochs = 10
 base_lr = 1.0  # per 256 images
@@ -10,7 +14,7 @@ base_lr = 1.0  # per 256 images
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
-        type='LARS', lr=base_lr * 1024 / 256, momentum=0.9,
+        type='SoCoLARS', lr=base_lr * 1024 / 256, momentum=0.9,
         weight_decay=1e-5, eta=0.001, eps=1e-8),
     paramwise_cfg=dict(
         custom_keys={

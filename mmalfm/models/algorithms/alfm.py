@@ -27,7 +27,8 @@ from torch import Tensor
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import ViewGeometry
-from ..utils import assign_soco_levels, id_correspondence
+from ..utils import (SlotGroups, assign_soco_levels, grouped_bn_stats,
+                     id_correspondence)
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build, _last
 
 __all__ = ['ALFM']
@@ -146,6 +147,14 @@ class ALFM(RegionSelfSupervisor):
         cross_view_distillation (bool): Add ``loss_cdlp_cross``.
         batch_views (bool): Same-size views share one backbone forward (the
             global views in one batch, the local patches in another).
+        bn_groups (str): BatchNorm statistics of ``roi_head`` and
+            ``cdlp_head`` over the regions of one branch call: ``'batch'``
+            (default) normalises all region sets of the call together, as a
+            detector's box head normalises the RoIs of every level in one
+            call; ``'set'`` gives each region set its own statistics
+            (``grouped_bn_stats``), so that a set is normalised over the
+            same regions in the student and the teacher (whose call holds
+            no local sets). See ``configs/alfm/README.md``.
         **kwargs: Other :class:`RegionSelfSupervisor` arguments
             (``check_finite``, ``data_preprocessor``, ``init_cfg``, ...).
     """
@@ -174,7 +183,12 @@ class ALFM(RegionSelfSupervisor):
                  teacher_view: str = 'global',
                  cross_view_distillation: bool = True,
                  batch_views: bool = True,
+                 bn_groups: str = 'batch',
                  **kwargs) -> None:
+        if bn_groups not in ('batch', 'set'):
+            raise ValueError(f"ALFM: bn_groups must be 'batch' or 'set', got "
+                             f'{bn_groups!r}')
+        self.bn_groups = bn_groups
         if kwargs.get('loss') is not None or kwargs.get(
                 'predictor') is not None:
             raise ValueError('ALFM takes gmsr_loss / cdlp_loss / '
@@ -359,14 +373,28 @@ class ALFM(RegionSelfSupervisor):
         sizes = [r.shape[1] for r in rois]
         rois = torch.cat(rois, dim=1)
         n = rois.shape[0]
-        x = net.roi_head(rois.flatten(0, 1))
-        outs = [x.reshape(n, sum(sizes), -1)]
-        if self.with_cdlp:
-            e = net.cdlp_head.embed(x)
-            outs += [e.reshape(n, sum(sizes), -1),
-                     net.cdlp_head.classify(e).reshape(n, sum(sizes), -1)]
+        groups = None
+        if self.bn_groups == 'set' and len(sizes) > 1:
+            groups = SlotGroups(
+                torch.arange(len(sizes)).repeat_interleave(
+                    torch.tensor(sizes)))
+        head = net.cdlp_head if self.with_cdlp else None
+
+        def embed(x: Tensor) -> List[Tensor]:
+            x = net.roi_head(x)
+            if head is None:
+                return [x]
+            e = head.embed(x)
+            return [x, e, head.classify(e)]
+
+        if groups is None:
+            outs = [o.reshape(n, sum(sizes), -1)
+                    for o in embed(rois.flatten(0, 1))]
         else:
-            outs += [None, None]
+            with grouped_bn_stats([net.roi_head, head], groups.sizes(n)):
+                outs = [groups.from_rows(o, n)
+                        for o in embed(groups.to_rows(rois))]
+        outs += [None] * (3 - len(outs))
         split = [
             o.split(sizes, dim=1) if o is not None else [None] * len(sets)
             for o in outs

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import ViewGeometry, src_to_view
-from ..utils import MultiLevelRoIPool
+from ..utils import MultiLevelRoIPool, SlotGroups, grouped_bn_stats
 
 __all__ = ['RegionBatch', 'RegionSelfSupervisor']
 
@@ -241,19 +241,40 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
             raise RuntimeError(f'{type(self).__name__} has no roi_pool')
         return self.roi_pool(feats, boxes, levels, img_shape)
 
-    def embed_rois(self, rois: Tensor, target: bool = False) -> Tensor:
+    def embed_rois(self,
+                   rois: Tensor,
+                   target: bool = False,
+                   groups: Optional[SlotGroups] = None) -> Tensor:
         """``[N, R, C, S, S]`` RoIs -> ``[N, R, D]``: roi_head, projector
-        and, online only, predictor. All ``N*R`` RoIs go through the head in
-        one batch (its BN statistics span them)."""
+        and, online only, predictor, for all ``N*R`` RoIs in one batch.
+
+        Args:
+            rois (Tensor): ``[N, R, C, S, S]`` pooled regions.
+            target (bool): Use the target modules (no predictor).
+            groups (SlotGroups, optional): BatchNorm statistics per group
+                of slots (:func:`~mmalfm.models.utils.grouped_bn_stats`),
+                as a loop calling these modules once per group would have
+                them; None: one group (statistics span all ``N*R`` RoIs).
+        """
         net = self.target if target else self
-        n, r = rois.shape[:2]
-        x = net.roi_head(rois.flatten(0, 1))
         projector = getattr(net, 'projector', None)
-        if projector is not None:
-            x = _last(projector((x, )))
-        if not target and self.predictor is not None:
-            x = _last(self.predictor((x, )))
-        return x.reshape(n, r, -1)
+        predictor = None if target else self.predictor
+
+        def embed(x: Tensor) -> Tensor:
+            x = net.roi_head(x)
+            if projector is not None:
+                x = _last(projector((x, )))
+            if predictor is not None:
+                x = _last(predictor((x, )))
+            return x
+
+        n, r = rois.shape[:2]
+        if groups is None or groups.num_groups == 1:
+            return embed(rois.flatten(0, 1)).reshape(n, r, -1)
+        with grouped_bn_stats([net.roi_head, projector, predictor],
+                              groups.sizes(n)):
+            out = embed(groups.to_rows(rois))
+        return groups.from_rows(out, n)
 
     # -------------------------------------------------------------- regions
     def collate_regions(self, data_samples: Sequence[DataSample],

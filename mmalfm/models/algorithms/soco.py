@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import ViewGeometry, to_soco_normalized
-from ..utils import (assign_soco_levels, id_correspondence,
+from ..utils import (SlotGroups, assign_soco_levels, id_correspondence,
                      scale_aware_slot_ids)
 from .base import Feats, RegionBatch, RegionSelfSupervisor
 
@@ -35,15 +35,20 @@ class SoCo(RegionSelfSupervisor):
 
     * **scale-aware (FPN, faithful)**: every box is pooled at *all* levels
       (P2-P5: ``4 * L`` slots per set, level-major) and goes through the
-      head, so BN statistics of head/projector/predictor span all ``4 * L``
-      slots as in the released code (pitfall §1.13.4); each box is assigned
-      its level by its view-pixel size (``level_thresholds`` = released
-      ``aware_range``), and ``C[u, v]`` = slot ``u`` of ``a`` and slot ``v``
-      of ``b`` hold the same (non-negative) id (``scale_aware_slot_ids`` +
-      ``id_correspondence``).
+      head; each box is assigned its level by its view-pixel size
+      (``level_thresholds`` = released ``aware_range``), and ``C[u, v]`` =
+      slot ``u`` of ``a`` and slot ``v`` of ``b`` hold the same
+      (non-negative) id (``scale_aware_slot_ids`` + ``id_correspondence``).
+      The released ``SoCo_FPN.forward`` runs head -> projector -> predictor
+      once per level and per set, so its BatchNorm layers normalise the
+      ``N * L`` boxes of one level of one set. ``bn_groups='level'`` gives
+      exactly those statistics (and running-statistics updates, level by
+      level) inside one batched call per set (``grouped_bn_stats``);
+      ``bn_groups='set'`` normalises all ``4 * L`` slots of a set together.
     * **assigned_level_only=True** (fast): each box is pooled at its level
       only (``L`` RoIs per set: 4x cheaper in the head). The positive pairs
-      are the same but BN statistics differ (ablation, not faithful).
+      are the same but BN statistics differ (ablation, not faithful;
+      ``bn_groups='set'``).
     * **C4** (``scale_aware=False`` with one ``roi_pool`` level): one RoI
       per box, ``C`` = plain id equality ``L x L``.
 
@@ -59,6 +64,10 @@ class SoCo(RegionSelfSupervisor):
         level_thresholds (Sequence[float]): Released ``aware_range`` upper
             bounds of P2..P5 in view pixels (``sqrt(w*h) <= t``).
         assigned_level_only (bool): Pool each box at its level only.
+        bn_groups (str, optional): BatchNorm statistics of the RoI head,
+            projector and predictor: ``'level'`` per level of a set
+            (released), ``'set'`` over all slots of a set. Defaults to None:
+            ``'level'``, or ``'set'`` with ``assigned_level_only``.
         released_box_convention (bool): Pool SoCo's inclusive boxes (x2/y2
             one source pixel smaller, as the released normalised boxes)
             mapped to each level by ``feature size / view size`` (released;
@@ -73,6 +82,7 @@ class SoCo(RegionSelfSupervisor):
                  scale_aware: bool = True,
                  level_thresholds: Sequence[float] = (48, 96, 192, 224),
                  assigned_level_only: bool = False,
+                 bn_groups: Optional[str] = None,
                  released_box_convention: bool = True,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -97,6 +107,18 @@ class SoCo(RegionSelfSupervisor):
             raise ValueError('SoCo(scale_aware=False) pools one level (C4); '
                              f'roi_pool has {self.num_levels}')
         self.assigned_level_only = assigned_level_only
+        if bn_groups is None:
+            bn_groups = 'set' if assigned_level_only else 'level'
+        if bn_groups not in ('level', 'set'):
+            raise ValueError(f"SoCo: bn_groups must be 'level' or 'set', got "
+                             f'{bn_groups!r}')
+        if bn_groups == 'level' and assigned_level_only and \
+                self.num_levels > 1:
+            raise ValueError(
+                "SoCo: bn_groups='level' normalises each level's slots of a "
+                'set, which needs every box pooled at every level; with '
+                "assigned_level_only=True set bn_groups='set'")
+        self.bn_groups = bn_groups
         self.released_box_convention = released_box_convention
         self.num_views = max(max(p) for p in self.view_pairs) + 1
 
@@ -148,12 +170,17 @@ class SoCo(RegionSelfSupervisor):
         # released mapping: normalised box x feature size (not 1 / stride)
         shape = self.view_shapes[rb.view] if self.released_box_convention \
             else None
+        groups = None
+        if self.bn_groups == 'level' and not self.assigned_level_only:
+            groups = SlotGroups.blocks(self.num_levels, boxes.shape[1])
         q = self.embed_rois(
-            self.pool_regions(online[rb.view], boxes, pool_levels, shape))
+            self.pool_regions(online[rb.view], boxes, pool_levels, shape),
+            groups=groups)
         with torch.no_grad():
             z = self.embed_rois(
                 self.pool_regions(target[rb.view], boxes, pool_levels, shape),
-                target=True)
+                target=True,
+                groups=groups)
         return q, z, slots
 
     def region_losses(self, online: Dict[int, Feats],
