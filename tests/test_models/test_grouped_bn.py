@@ -86,6 +86,16 @@ def test_equals_one_call_per_group(momentum):
     assert rel_err(mixed(x), yr) > 1e-2
 
 
+def test_an_empty_group_is_skipped():
+    net, ref = head(), head()
+    x = data([6, 10])
+    with grouped_bn_stats(net, [6, 0, 10]):
+        y = net(x)
+    _, yr = reference(ref, x, [6, 10])
+    assert rel_err(y, yr) < 1e-6
+    assert buffers(net)['1.num_batches_tracked'].item() == 2
+
+
 def test_eval_mode_and_outside_the_context_are_untouched():
     net = head().eval()
     x = data()

@@ -71,10 +71,12 @@ def _synced_forward(bn: _BatchNorm, x: Tensor, sizes: Sequence[int],
     local = torch.stack([p.sum((0, 2)) for p in parts])  # [G, C]
     count = all_reduce(
         (sizes_t * spatial).to(x32).reshape(-1, 1), group=group)
-    if bool((count <= 1).any()):
+    if bool((count == 1).any()):
         raise ValueError(
             'grouped BatchNorm needs more than one value per channel in '
-            f'every group, got counts {count.flatten().tolist()}')
+            f'every non-empty group, got counts {count.flatten().tolist()}')
+    empty = (count == 0).flatten().tolist()  # no rows on any rank
+    count = count.clamp(min=2)  # (empty groups: no row reads their stats)
     mean = all_reduce(local, group=group) / count  # [G, C]
     mean_rows = mean.repeat_interleave(sizes_t, 0)[..., None]
     centred = x32 - mean_rows
@@ -89,6 +91,8 @@ def _synced_forward(bn: _BatchNorm, x: Tensor, sizes: Sequence[int],
         with torch.no_grad():
             unbiased = var * (count / (count - 1))
             for g in range(len(sizes)):
+                if empty[g]:
+                    continue
                 m = _momentum(bn)
                 bn.running_mean.mul_(1 - m).add_(mean[g].to(
                     bn.running_mean), alpha=m)
@@ -112,7 +116,9 @@ def _grouped_forward(bn: _BatchNorm, forward, sizes: Sequence[int]):
         group = _process_group(bn)
         if group is not None:
             return _synced_forward(bn, x, sizes, group)
-        return torch.cat([forward(p) for p in x.split(list(sizes))])
+        # an empty group has no statistics and no update (nothing to call)
+        parts = [p for p in x.split(list(sizes)) if len(p)]
+        return torch.cat([forward(p) for p in parts]) if parts else x
 
     return grouped
 
