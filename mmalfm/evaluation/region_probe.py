@@ -254,32 +254,16 @@ def _is_detector_state(state: Dict[str, Tensor], meta: dict) -> bool:
 def _read_state(path: str) -> Tuple[Dict[str, Tensor], dict]:
     """``(state_dict, meta)`` of a checkpoint, read safely
     (``weights_only=True``); a ``module.`` prefix is stripped."""
-    from mmalfm.utils import UnsafeCheckpointError, safe_load
+    from mmalfm.utils.export import ExportError, read_checkpoint
     if not osp.isfile(osp.expanduser(path)):
         raise FileNotFoundError(
             f'checkpoint not found: {path} (write an export with python '
             'tools/model_converters/export_to_mmdet.py PRETRAIN_CKPT OUT, or '
             'probe the random init)')
     try:
-        ckpt = safe_load(path, map_location='cpu')
-    except UnsafeCheckpointError as err:
+        return read_checkpoint(path)
+    except ExportError as err:
         raise RegionProbeError(str(err)) from err
-    except Exception as err:  # noqa: BLE001 - not a torch file
-        raise RegionProbeError(f'{path} is not a readable PyTorch checkpoint '
-                               f'({type(err).__name__}: {err})') from err
-    if not isinstance(ckpt, dict):
-        raise RegionProbeError(f'{path}: expected a checkpoint dict, got '
-                               f'{type(ckpt).__name__}')
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
-    state = ckpt.get('state_dict', ckpt)
-    if not isinstance(state, dict):
-        state = {}
-    state = OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in state.items() if isinstance(v, Tensor))
-    if not state:
-        raise RegionProbeError(f'{path} holds no model weights')
-    return state, meta
 
 
 def _resolve_checkpoint(checkpoint: str, tmp_dir: str

@@ -131,12 +131,12 @@ _ALLOWED_PICKLE = None
 
 
 # --------------------------------------------------------------- loading
-def load_training_checkpoint(path: str) -> Tuple[Dict[str, Tensor], dict]:
-    """Read a training checkpoint safely (``weights_only=True``).
+def read_checkpoint(path: str) -> Tuple[Dict[str, Tensor], dict]:
+    """Read the weights of any checkpoint safely (``weights_only=True``).
 
     Args:
-        path (str): An MMEngine checkpoint (``state_dict`` + ``meta``) or a
-            bare state dict.
+        path (str): An MMEngine checkpoint (``state_dict`` + ``meta``), an
+            export, or a bare state dict.
 
     Returns:
         tuple: ``(state_dict, meta)``; ``meta`` is ``{}`` if absent. A
@@ -180,6 +180,18 @@ def load_training_checkpoint(path: str) -> Tuple[Dict[str, Tensor], dict]:
             f'{path} holds no model weights (top-level keys: '
             f'{sorted(ckpt)[:8]}). Pass a checkpoint saved by the training '
             'runner (with a `state_dict`), not an optimizer/log-only file.')
+    return state, meta
+
+
+def load_training_checkpoint(path: str) -> Tuple[Dict[str, Tensor], dict]:
+    """:func:`read_checkpoint` of a training checkpoint: an export is
+    refused (with the fix).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ExportError: Not a (safe) training checkpoint.
+    """
+    state, meta = read_checkpoint(path)
     if 'mmalfm_export' in meta:
         raise ExportError(
             f'{path} already is an mmalfm export ({meta["mmalfm_export"]}); '
