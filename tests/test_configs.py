@@ -108,10 +108,11 @@ def test_train_dataloader_types_resolve(configs, path, mmalfm_scope):
     assert len(pipeline) >= 5  # nested MultiView / RandomApply entries too
     names = {name for _, name in pipeline}
     assert 'ColorJitter' in names
-    # Region methods decode with LoadImageWithCheck (corrupt-image skips,
-    # EXIF ignored as by the selective-search tool, so proposals align).
-    assert ('LoadImageFromFile' in names and 'MultiView' in names) or \
-        ('LoadImageWithCheck' in names and 'MultiViewCrop' in names)
+    # Every method, the BYOL baseline included, decodes with
+    # LoadImageWithCheck (corrupt images named, skipped and counted; EXIF
+    # ignored as by the selective-search tool, so proposals align).
+    assert 'LoadImageWithCheck' in names and 'LoadImageFromFile' not in names
+    assert 'MultiView' in names or 'MultiViewCrop' in names
     assert names >= {'MultiView', 'RandomResizedCrop', 'PackInputs'} or \
         names >= {'MultiViewCrop', 'ViewPipelines', 'PackMultiViewInputs'}
     for where, name in pipeline:

@@ -11,6 +11,9 @@ default_hooks = dict(
     # epoch-based runs: item i of epoch e drawn from a (seed, e, i) stream,
     # so a resumed run gets the same augmentations (mmalfm.datasets.seeding)
     data_seed=dict(type='PerSampleSeedHook'),
+    # stop at the first NaN/Inf loss, weight or BN statistic, naming it and
+    # the iteration, before a checkpoint is written (every algorithm)
+    non_finite=dict(type='NonFiniteCheckHook'),
 )
 
 env_cfg = dict(

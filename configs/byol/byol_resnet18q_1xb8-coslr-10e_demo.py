@@ -23,7 +23,7 @@ crop = dict(type='RandomResizedCrop', scale=crop_size, backend='cv2')
 view_pipeline1 = [crop, {{_base_.flip}}, {{_base_.photometrics1}}]
 view_pipeline2 = [crop, {{_base_.flip}}, {{_base_.photometrics2}}]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithCheck'),
     dict(
         type='MultiView',
         num_views=[1, 1],

@@ -11,3 +11,5 @@ _base_ = [
 optim_wrapper = dict(optimizer=dict(lr=4.8 * 512 / 4096))
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 auto_scale_lr = dict(base_batch_size=512)
+# collapse statistics and the count of skipped corrupt images in the log
+custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]

@@ -29,3 +29,5 @@ param_scheduler = [
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=50, max_keep_ckpts=3))
 auto_scale_lr = dict(base_batch_size=512)
+# collapse statistics and the count of skipped corrupt images in the log
+custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]

@@ -157,3 +157,42 @@ def test_epoch_based_resume_is_bit_identical(tiny_demo_data, tmp_path):
     b = load_checkpoint(split / 'epoch_2.pth')
     for key in ('state_dict', 'optimizer', 'param_schedulers'):
         assert_state_equal(a[key], b[key], key)
+
+
+def test_byol_skips_corrupt_images_and_names_them(tiny_demo_data, tmp_path):
+    """The baseline has the region methods' loader: a zero-byte file and a
+    JPEG cut in half are named, skipped, and training finishes."""
+    data = tmp_path / 'data'
+    shutil.copytree(tiny_demo_data, data)
+    images = data / 'coco' / 'train2017'
+    (images / '000001.jpg').write_bytes(b'')
+    cut = (images / '000002.jpg').read_bytes()
+    (images / '000002.jpg').write_bytes(cut[:len(cut) // 2])
+    proc = _train('byol_tiny.py', tmp_path / 'run', str(data),
+                  'custom_hooks.0.interval=2')
+    log = proc.stdout + proc.stderr
+    for name, why in (('000001.jpg', 'the file is empty'),
+                      ('000002.jpg', 'truncated JPEG')):
+        assert f"Skipping corrupt image '{images / name}' ({why}" in log
+    assert 'skipped_images: 2' in log  # counted by RepresentationHealthHook
+    assert (tmp_path / 'run' / 'iter_4.pth').exists()
+
+
+def test_byol_divergence_stops_before_a_bad_checkpoint(tiny_demo_data,
+                                                      tmp_path):
+    """lr=1e6: the loss stays finite while a BN running variance reaches inf
+    at the 4th iteration; the guard names it and the iteration as logged,
+    and only the finite iter_2.pth is on disk."""
+    work = tmp_path / 'run'
+    proc = _train('byol_tiny.py', work, tiny_demo_data,
+                  'optim_wrapper.optimizer.lr=1e6', check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('FloatingPointError: Non-finite weights or '
+                           'statistics after Iter(train) [4/4]: '), last
+    assert 'running_var' in last and '`optim_wrapper.optimizer.lr`' in last
+    assert 'Iter(train) [3/4]' in proc.stdout + proc.stderr
+    assert not (work / 'iter_4.pth').exists()
+    state = load_checkpoint(work / 'iter_2.pth')['state_dict']
+    assert all(v.isfinite().all() for v in state.values()
+               if v.is_floating_point())

@@ -37,7 +37,17 @@ _FIX_HINT = ('Re-download or re-encode the file, remove it from the image '
 
 
 class CorruptImageError(OSError):
-    """An image file is empty, truncated or cannot be decoded."""
+    """An image file is empty, truncated or cannot be decoded.
+
+    Args:
+        message (str): The full message (file, reason, fix).
+        reason (str): The reason alone, e.g. ``'the file is empty (0
+            bytes)'``. Defaults to the message.
+    """
+
+    def __init__(self, message: str, reason: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _check_container(data: bytes) -> Optional[str]:
@@ -209,10 +219,10 @@ class LoadImageWithCheck(BaseTransform):
         path = results['img_path']
         try:
             img = self._load(path)
-        except CorruptImageError:
+        except CorruptImageError as err:
             if not self.skip_corrupt:
                 raise
-            self._record_skip(path)
+            self._record_skip(path, err.reason)
             return None
         if self.to_rgb:
             img = np.ascontiguousarray(img[..., ::-1])
@@ -238,11 +248,11 @@ class LoadImageWithCheck(BaseTransform):
                 return to_uint8_bgr(img, self.alpha)
             except ValueError as e:
                 reason = str(e)
-        raise CorruptImageError(f'Corrupt image {path!r}: {reason}. '
-                                f'{_FIX_HINT}')
+        raise CorruptImageError(
+            f'Corrupt image {path!r}: {reason}. {_FIX_HINT}', reason)
 
     @classmethod
-    def _record_skip(cls, path: str) -> None:
+    def _record_skip(cls, path: str, reason: str) -> None:
         """Count a skipped file and warn once per distinct file."""
         with cls._num_skipped.get_lock():
             cls._num_skipped.value += 1
@@ -250,9 +260,9 @@ class LoadImageWithCheck(BaseTransform):
             cls.skipped_files.add(path)
         if first:
             print_log(
-                f'Skipping corrupt image {path!r} (empty, truncated or '
-                'undecodable); another image is loaded instead. Re-encode or '
-                'remove it to silence this warning.',
+                f'Skipping corrupt image {path!r} ({reason}); another image '
+                'is loaded instead. Re-encode or remove it to silence this '
+                'warning.',
                 logger='current',
                 level=logging.WARNING)
 

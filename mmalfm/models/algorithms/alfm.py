@@ -156,7 +156,7 @@ class ALFM(RegionSelfSupervisor):
             same regions in the student and the teacher (whose call holds
             no local sets). See ``configs/alfm/README.md``.
         **kwargs: Other :class:`RegionSelfSupervisor` arguments
-            (``check_finite``, ``data_preprocessor``, ``init_cfg``, ...).
+            (``data_preprocessor``, ``init_cfg``, ...).
     """
 
     target_modules = ('backbone', 'neck', 'roi_head', 'cdlp_head')

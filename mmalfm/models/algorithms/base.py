@@ -98,8 +98,6 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
         batch_views (bool): Forward same-size views through the backbone
             in one batch (faster; BN statistics then span those views). The
             released SoCo/BYOL code forwards each view separately (False).
-        check_finite (bool): Raise ``FloatingPointError`` naming the
-            iteration and the term when a loss is NaN/Inf.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         pretrained (str, optional): Checkpoint for ``init_cfg``.
@@ -121,7 +119,6 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
                  target_ema: Optional[dict] = dict(
                      type='CosineEMA', momentum=0.01, end_momentum=0.),
                  batch_views: bool = True,
-                 check_finite: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
@@ -145,7 +142,6 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
             self.target_net = None
             self.build_target()
         self.batch_views = batch_views
-        self.check_finite = check_finite
         self._ema_iter: Optional[int] = None
         self.view_shapes: List[Tuple[int, int]] = []
         self._health: Optional[dict] = None
@@ -383,25 +379,7 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
                 views, self.target_views(len(views)), target=True)
         losses = self.region_losses(online, target, regions, pairs, geometry,
                                     data_samples)
-        if self.check_finite:
-            self._check_finite(losses)
         return losses
-
-    def _check_finite(self, losses: Dict[str, Tensor]) -> None:
-        """Raise on a NaN/Inf loss term (one host sync per step)."""
-        terms = {k: v for k, v in losses.items() if isinstance(v, Tensor)}
-        if not terms or torch.stack([v.detach().float().sum()
-                                     for v in terms.values()
-                                     ]).isfinite().all():
-            return
-        bad = [k for k, v in terms.items() if not v.isfinite().all()]
-        it = MessageHub.get_current_instance().get_info('iter')
-        raise FloatingPointError(
-            f'{type(self).__name__}: non-finite loss at iteration {it}: ' +
-            ', '.join(f'{k}={terms[k].detach().float().sum().item()}'
-                      for k in bad) +
-            '. Lower the learning rate, check the data (empty/degenerate '
-            'boxes) or use a loss scaler under AMP.')
 
     # --------------------------------------------------------------- health
     def cache_health(self, **tensors) -> None:

@@ -130,7 +130,7 @@ class CrossCL(RegionSelfSupervisor):
         batch_views (bool): Unused by CrossCL (one view per branch); kept
             False.
         **kwargs: Other :class:`RegionSelfSupervisor` arguments
-            (``data_preprocessor``, ``init_cfg``, ``check_finite``).
+            (``data_preprocessor``, ``init_cfg``).
     """
 
     target_modules = ('backbone', 'neck', 'global_neck')

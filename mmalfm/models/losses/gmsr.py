@@ -57,8 +57,9 @@ def _spd_logdet(m: Tensor) -> Tensor:
     is backward stable, needs no pivoting and is about half the cost of the
     LU behind ``torch.logdet`` (whose sign handling is useless here). If the
     factorisation fails (non-finite input) the result is NaN rather than an
-    exception, so the algorithm's non-finite-loss check reports it with its
-    context; no host-device synchronisation is needed for that.
+    exception, so the training loop's ``NonFiniteCheckHook`` reports it with
+    the term and the iteration; no host-device synchronisation is needed
+    here for that.
     """
     chol, info = torch.linalg.cholesky_ex(m)
     logdet = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)

@@ -38,7 +38,7 @@ train_dataloader = dict(
         ann_file='annotations/instances_train2017.json',
         data_prefix=dict(img_path='train2017/'),
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageWithCheck'),
             dict(type='MultiView', num_views=[1, 1], transforms=[_view, _view]),
             dict(type='PackInputs')
         ]))
