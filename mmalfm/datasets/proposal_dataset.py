@@ -3,18 +3,22 @@
 import copy
 import logging
 import os.path as osp
-from typing import Any, Dict, List, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-import mmengine
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from mmalfm.registry import DATASETS
+from .proposals.hints import name_sample, tool_command
 from .proposals.io import read_proposal_file
 from .seeding import SeededItemsMixin
 
 __all__ = ['ProposalDataset']
+
+_NO_BOXES = np.zeros((0, 4), np.float64)
 
 
 def _norm_key(path: str) -> str:
@@ -31,7 +35,7 @@ def _stem(path: str) -> str:
     return osp.basename(path).split('.')[0]
 
 
-def _unique_index(keys: List[str], name_of) -> Dict[str, str]:
+def _unique_index(keys: Iterable[str], name_of) -> Dict[str, str]:
     """``{name_of(key): key}`` without names that occur more than once."""
     index: Dict[str, str] = {}
     clashes = set()
@@ -44,24 +48,72 @@ def _unique_index(keys: List[str], name_of) -> Dict[str, str]:
 
 
 class _Joiner:
-    """Finds an image's proposals by relative path, then by basename, then
-    by SoCo's basename stem (basename up to the first dot). A basename or
-    stem shared by two keys of the file never matches (ImageNet and COCO
-    have none)."""
+    """Finds an image's key in the file by relative path, then by basename,
+    then by SoCo's basename stem (basename up to the first dot). A basename
+    or stem shared by two keys of the file never matches (ImageNet and COCO
+    have none).
 
-    def __init__(self, images: Dict[str, Any]) -> None:
-        self.images = {_norm_key(k): v for k, v in images.items()}
-        keys = list(self.images)
-        self.by_name = _unique_index(keys, osp.basename)
-        self.by_stem = _unique_index(keys, _stem)
+    Args:
+        keys (Iterable[str]): The file's normalised keys (``images``,
+            ``failed`` and ``empty`` together).
+    """
 
-    def get(self, rel_path: str) -> Optional[Any]:
-        """The image's boxes, or None when the file has no entry for it."""
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = set(keys)
+        self.by_name = _unique_index(self.keys, osp.basename)
+        self.by_stem = _unique_index(self.keys, _stem)
+
+    def match(self, rel_path: str) -> Optional[str]:
+        """The file's key for the image, or None when it has none."""
         key = _norm_key(rel_path)
-        if key not in self.images:
-            key = self.by_name.get(osp.basename(key)) or self.by_stem.get(
-                _stem(key))
-        return self.images.get(key) if key is not None else None
+        if key in self.keys:
+            return key
+        return self.by_name.get(osp.basename(key)) or self.by_stem.get(
+            _stem(key))
+
+
+@dataclass
+class _Joined:
+    """Where each image of the list stands in the proposal file.
+
+    Attributes:
+        boxes (list): Per image, its ``[n, 4]`` boxes as stored (``[0, 4]``
+            for an image listed as empty); None for a failed or missing one.
+        failed (dict): Image index -> why the tool could not read it.
+        missing (list): Indices of the images the file does not know.
+    """
+    boxes: List[Optional[np.ndarray]] = field(default_factory=list)
+    failed: Dict[int, str] = field(default_factory=dict)
+    missing: List[int] = field(default_factory=list)
+
+
+def _join(record: dict, rels: List[str]) -> _Joined:
+    """Look every image up among the file's ``images``, ``failed`` and
+    ``empty`` keys (an entry in ``images`` wins).
+
+    Args:
+        record (dict): :func:`read_proposal_file`'s record.
+        rels (list[str]): Image paths relative to the image prefix.
+
+    Returns:
+        _Joined: Boxes, failed and missing images, in ``rels`` order.
+    """
+    images = {_norm_key(k): v for k, v in record['images'].items()}
+    failed = {_norm_key(k): r for k, r in record['failed'].items()}
+    empty = {_norm_key(k) for k in record['empty']}
+    joiner = _Joiner(set(images) | set(failed) | empty)
+    joined = _Joined()
+    for i, rel in enumerate(rels):
+        key = joiner.match(rel)
+        if key in images:
+            joined.boxes.append(images[key])
+            continue
+        joined.boxes.append(_NO_BOXES if key in empty else None)
+        if key in failed:
+            joined.failed[i] = failed[key]
+        elif key not in empty:
+            joined.missing.append(i)
+    return joined
 
 
 def _flat_xyxy(per_image: List[Optional[np.ndarray]],
@@ -70,20 +122,26 @@ def _flat_xyxy(per_image: List[Optional[np.ndarray]],
 
     Args:
         per_image (list): Per image, an ``[n, 4]`` array as stored in the
-            file, or None when the file has no entry for the image.
+            file, or None when the image has no boxes to read.
         box_format (str): ``'xywh'`` or ``'xyxy'``.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: boxes ``[T, 4]`` and the ``[N]`` int64
         number of boxes of each image.
     """
-    arrays = [np.zeros((0, 4)) if b is None else b for b in per_image]
+    arrays = [_NO_BOXES if b is None else b for b in per_image]
     lengths = np.array([len(b) for b in arrays], dtype=np.int64)
     arr = np.concatenate(arrays, axis=0).astype(np.float32) if arrays \
         else np.zeros((0, 4), np.float32)
     if box_format == 'xywh':  # continuous corners: (x, y, x + w, y + h)
         arr = np.concatenate([arr[:, :2], arr[:, :2] + arr[:, 2:]], axis=1)
     return arr, lengths
+
+
+def _warn(msg: str) -> None:
+    """A warning in the current logger, on the main process only."""
+    if is_main_process():
+        print_log(msg, logger='current', level=logging.WARNING)
 
 
 @DATASETS.register_module()
@@ -94,53 +152,91 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
     ``dataset`` without a pipeline) and adds to every item
     ``proposals``: ``[P, 4]`` float32 ``(x1, y1, x2, y2)`` boxes in source
     pixels, continuous corners (``docs/advanced_guides/geometry.md``). The
-    pipeline belongs to this dataset.
+    pipeline belongs to this dataset. The proposal file and what happens to
+    every kind of image in it are described in
+    ``docs/advanced_guides/proposals.md`` ("The dataset's contract").
 
-    **Proposal file** (JSON, written by the selective-search tool)::
+    **Proposal file** (JSON, written by ``tools/data/selective_search.py``)::
 
         {"format": "mmalfm-proposals", "version": 1,
          "box_format": "xywh",            # or "xyxy"
          "images": {"<image path relative to the image prefix>":
                         [[x, y, w, h], ...], ...},
-         "meta": {...}}                   # free-form provenance
+         "empty": ["<rel path>", ...],    # processed, no box kept
+         "failed": {"<rel path>": "<why it could not be read>"},
+         "meta": {...}}                   # provenance (tool parameters)
 
     or SoCo's legacy file ``{"n01440764_10026": [[x, y, w, h], ...], ...}``
     (xywh, **no** ``+1``: the box is ``(x, y, x + w, y + h)``). Images are
     joined by their path relative to the image prefix, falling back to the
     basename, then to SoCo's key, the basename up to its first dot
     (``basename(path).split('.')[0]``, what SoCo's loader looks up); a
-    basename or stem occurring twice in the file never matches.
+    basename or stem occurring twice in the file never matches. A
+    malformed file (not JSON, truncated, wrong structure, a box that is not
+    4 numbers) raises an error naming the file.
 
-    **Bad input.** If fewer than ``min_found`` of the images have an entry
-    the file belongs to another image set: ``ValueError`` naming both. Other
-    images without an entry are an error by default (``missing='error'``:
-    ``ValueError`` naming the first of them, up to 5, and the file -- a
-    silently incomplete proposal file would train those images on the
-    whole-image fallback box only). With ``missing='whole_image'`` they get
-    an empty ``[0, 4]`` array (the samplers' whole-image fallback handles
-    them) and their number is logged once. Images with an empty list are
-    not missing: they always get an empty array. Boxes are clipped at 0,
-    and to the image when the item knows its ``width``/``height`` (COCO
-    lists); boxes with non-positive size or non-finite values are dropped;
-    both are counted and logged once. (``MultiViewCrop`` clips again to
-    the decoded image.)
+    **Contract.** Every image of the wrapped dataset is one of:
+
+    * *with boxes*: an entry in ``images`` (used after clipping and
+      dropping, below);
+    * *empty*: an empty list in ``images`` or listed under ``empty``: the
+      tool ran and kept no box. It gets a ``[0, 4]`` array (the samplers'
+      whole-image fallback);
+    * *failed*: listed under ``failed`` (the tool could not read it). Known
+      to the file, not missing; ``failed`` decides: ``'skip'`` (default)
+      leaves it out of the dataset, ``'whole_image'`` keeps it with a
+      ``[0, 4]`` array, ``'error'`` raises. Their number, up to 5 names and
+      the reasons are logged once (the fix: re-encode or replace the image,
+      then re-run the tool, which retries failed images);
+    * *missing*: in none of the three. If fewer than ``min_found`` of the
+      images are known to the file it is for another image set:
+      ``ValueError`` naming both. Otherwise ``missing='error'`` (default)
+      raises, naming up to 5 of them, the file and the tool command that
+      fills them in (re-running it resumes from its shard folder);
+      ``missing='whole_image'`` gives them a ``[0, 4]`` array and logs
+      their number.
+
+    Boxes are clipped at 0, and to the image when the item knows its
+    ``width``/``height`` (COCO lists); boxes with non-positive size or
+    non-finite values are dropped; both are counted and logged once.
+    (``MultiViewCrop`` clips again to the decoded image.)
+
+    **Guard.** After joining and dropping, the images of the dataset with
+    no usable proposal (empty, failed or missing ones given the whole
+    image, and those whose boxes were all dropped) are counted: a warning
+    with their fraction and up to 5 names when there are any, and a
+    ``ValueError`` (naming the file, the fraction, ``max_empty_fraction``
+    and the fix for each kind) when the fraction is above
+    ``max_empty_fraction``: SoCo/ALFM would then train mostly on the
+    whole-image fallback box.
+
+    Messages are logged on the main process only; errors are raised on
+    every rank.
 
     **Memory.** All boxes live in one flat float32 array ``[T, 4]`` with
-    ``int64`` offsets ``[N + 1]``; the items only keep an index into them,
-    so MMEngine's serialised ``data_list`` stays small and forked workers
-    share the boxes.
+    ``int64`` offsets ``[N + 1]`` (``N`` images of the wrapped dataset,
+    skipped ones included with no box); the items only keep an index into
+    them, so MMEngine's serialised ``data_list`` stays small and forked
+    workers share the boxes.
 
     Args:
         dataset (dict | BaseDataset): The image dataset; its ``pipeline``
             must be empty.
         proposal_file (str): The JSON file (joined with ``data_root``).
         pipeline (list): The data pipeline.
-        min_found (float): Smallest fraction of images that must have an
-            entry. Defaults to 0.5.
-        missing (str): What to do with images that have no entry (when at
-            least ``min_found`` have one): ``'error'`` (default) raises,
+        min_found (float): Smallest fraction of images that must be known
+            to the file (with boxes, empty or failed). Defaults to 0.5.
+        missing (str): Images the file does not know (when at least
+            ``min_found`` are known): ``'error'`` (default) raises,
             ``'whole_image'`` gives them no proposals (the samplers fall
             back to the whole image) and logs their number.
+        failed (str): Images listed under ``failed``: ``'skip'`` (default)
+            leaves them out, ``'whole_image'`` keeps them with no
+            proposals, ``'error'`` raises. Logged once.
+        max_empty_fraction (float): Largest fraction of the dataset's
+            images allowed to have no usable proposal; above it a
+            ``ValueError``. ``1.0`` turns the check off (a warning is still
+            logged). Defaults to 0.5.
         data_root (str): Root for a relative ``proposal_file``.
         backend_args (dict, optional): mmengine file backend arguments.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
@@ -148,13 +244,17 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
             ``max_refetch``).
 
     Attributes:
-        num_missing (int): Images without an entry in the file.
+        num_missing (int): Images the file does not know.
+        num_failed (int): Images listed as failed (skipped or not).
+        num_empty (int): Images of the dataset with no usable proposal.
+        empty_fraction (float): ``num_empty`` over the dataset's images.
         num_clipped (int): Boxes clipped to the image.
         num_dropped (int): Boxes dropped (empty or non-finite).
     """
 
     METAINFO: dict = dict()
     MISSING_MODES = ('error', 'whole_image')
+    FAILED_MODES = ('skip', 'whole_image', 'error')
 
     def __init__(self,
                  dataset: Union[dict, BaseDataset],
@@ -162,18 +262,22 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
                  pipeline: Optional[List[Union[dict, Any]]] = None,
                  min_found: float = 0.5,
                  missing: str = 'error',
+                 failed: str = 'skip',
+                 max_empty_fraction: float = 0.5,
                  data_root: str = '',
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         self._dataset_cfg = copy.deepcopy(dataset) if isinstance(
             dataset, dict) else dataset
-        if missing not in self.MISSING_MODES:
-            raise ValueError(f'ProposalDataset: missing must be one of '
-                             f'{self.MISSING_MODES}, got {missing!r}')
+        self._check_modes(missing, failed, max_empty_fraction)
         self.min_found = min_found
         self.missing = missing
+        self.failed = failed
+        self.max_empty_fraction = max_empty_fraction
         self.backend_args = backend_args
-        self.num_missing = self.num_clipped = self.num_dropped = 0
+        self.num_missing = self.num_failed = self.num_empty = 0
+        self.num_clipped = self.num_dropped = 0
+        self.empty_fraction = 0.0
         self.boxes = np.zeros((0, 4), np.float32)
         self.offsets = np.zeros(1, np.int64)
         super().__init__(
@@ -186,6 +290,20 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
     def proposal_file(self) -> str:
         """str: The proposal file (joined with ``data_root``)."""
         return self.ann_file
+
+    def _check_modes(self, missing: str, failed: str,
+                     max_empty_fraction: float) -> None:
+        """Refuse unknown ``missing`` / ``failed`` modes and thresholds."""
+        if missing not in self.MISSING_MODES:
+            raise ValueError(f'ProposalDataset: missing must be one of '
+                             f'{self.MISSING_MODES}, got {missing!r}')
+        if failed not in self.FAILED_MODES:
+            raise ValueError(f'ProposalDataset: failed must be one of '
+                             f'{self.FAILED_MODES}, got {failed!r}')
+        if not 0.0 <= max_empty_fraction <= 1.0:
+            raise ValueError('ProposalDataset: max_empty_fraction must be in '
+                             f'[0, 1] (1.0 turns the check off), got '
+                             f'{max_empty_fraction!r}')
 
     # ------------------------------------------------------------ loading
     def _image_items(self) -> Tuple[List[dict], str, str]:
@@ -214,24 +332,26 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         """Join the wrapped dataset's items with the proposal file."""
         items, prefix, source = self._image_items()
         record = read_proposal_file(self.proposal_file, self.backend_args)
-        images, box_format = record['images'], record['box_format']
-        joiner = _Joiner(images)
-        found = [joiner.get(self._relative(it['img_path'], prefix))
-                 for it in items]
-        del images, joiner
-        self._check_found(found, source, items, prefix)
-        boxes, lengths = _flat_xyxy(found, box_format)
-        del found
-        owner = np.repeat(np.arange(len(items)), lengths)
+        rels = [self._relative(it['img_path'], prefix) for it in items]
+        joined = _join(record, rels)
+        box_format = record['box_format']
+        command = self._tool_command(source, prefix, record['meta'])
+        del record
+        self._check_found(joined, rels, source, command)
+        self._check_failed(joined, rels, source, command)
+        boxes, stored = _flat_xyxy(joined.boxes, box_format)
+        owner = np.repeat(np.arange(len(items)), stored)
         boxes, keep = self._clean(boxes, self._image_sizes(items)[owner])
         lengths = np.bincount(owner[keep], minlength=len(items))
         self.boxes = np.ascontiguousarray(boxes[keep])
         self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(
             np.int64)
-        self._log_counts()
+        slots = self._kept_slots(len(items), joined)
+        self._log_counts(joined, rels, source, command)
+        self._check_empty(slots, stored, lengths, joined, rels, command)
         data_list = []
-        for slot, it in enumerate(items):
-            it = {k: v for k, v in it.items() if k != 'sample_idx'}
+        for slot in slots:
+            it = {k: v for k, v in items[slot].items() if k != 'sample_idx'}
             it['proposal_slot'] = slot
             data_list.append(it)
         return data_list
@@ -244,34 +364,82 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
             return img_path[len(prefix.rstrip('/')) + 1:]
         return img_path
 
-    def _check_found(self, found: List[Optional[Any]], source: str,
-                     items: List[dict], prefix: str) -> None:
+    def _tool_command(self, source: str, prefix: str, meta: dict) -> str:
+        """The proposal tool's command line that remakes this file with
+        the parameters it records (re-running it resumes)."""
+        folder = prefix or 'IMG_DIR'
+        if source.endswith('.json'):
+            return tool_command(source, self.proposal_file, folder, meta)
+        # a folder, or a list file the tool cannot read: scan the folder
+        return tool_command(folder, self.proposal_file, None, meta)
+
+    def _kept_slots(self, num_items: int, joined: _Joined) -> List[int]:
+        """Indices of the wrapped items in the dataset (failed images
+        are left out with ``failed='skip'``)."""
+        if self.failed != 'skip':
+            return list(range(num_items))
+        return [i for i in range(num_items) if i not in joined.failed]
+
+    def _check_found(self, joined: _Joined, rels: List[str], source: str,
+                     command: str) -> None:
         """Refuse a file for another image set, or one missing images
         (``missing='error'``); count missing images."""
-        num_found = sum(f is not None for f in found)
-        if found and num_found < self.min_found * len(found):
+        total = len(rels)
+        num_known = total - len(joined.missing)
+        if total and num_known < self.min_found * total:
             raise ValueError(
-                f'Proposal file {self.proposal_file!r} has entries for only '
-                f'{num_found} of the {len(found)} images of {source!r} '
-                f'(< {self.min_found:.0%}): it was made for another image '
-                'set, or the keys are not paths relative to the image prefix '
-                '(nor basenames). Regenerate it for this image list.')
-        self.num_missing = len(found) - num_found
+                f'Proposal file {self.proposal_file!r} knows only '
+                f'{num_known} of the {total} images of {source!r} '
+                f'(< {self.min_found:.0%}, with boxes, empty or failed): it '
+                'was made for another image set, '
+                'or the keys are not paths relative to the image prefix '
+                '(nor basenames). Regenerate it for this image list: '
+                f'`{command}`.')
+        self.num_missing = len(joined.missing)
         if self.num_missing and self.missing == 'error':
-            first = [
-                self._relative(it['img_path'], prefix)
-                for it, f in zip(items, found) if f is None
-            ][:5]
-            more = (f' (and {self.num_missing - len(first)} more)'
-                    if self.num_missing > len(first) else '')
+            names = name_sample([rels[i] for i in joined.missing])
             raise ValueError(
                 f'Proposal file {self.proposal_file!r} has no entry for '
-                f'{self.num_missing} of the {len(found)} images of '
-                f'{source!r}: {", ".join(map(repr, first))}{more}. '
-                'Regenerate the proposals for this image list (tools/data/'
-                'selective_search.py), or set missing=\'whole_image\' on '
-                'ProposalDataset to train those images on the whole-image '
-                'fallback box.')
+                f'{self.num_missing} of the {total} images of {source!r}: '
+                f'{names}. They are not listed as "failed" or "empty" '
+                'either: the proposal tool never processed them. Fill them '
+                f'in by re-running `{command}`: it resumes from its shard '
+                f'folder {self.proposal_file + ".parts"!r} if that is still '
+                'there (only the images without a result are processed; '
+                'without it every image is processed again). Or set '
+                "missing='whole_image' on ProposalDataset to train those "
+                'images on the whole-image fallback box.')
+
+    def _check_failed(self, joined: _Joined, rels: List[str], source: str,
+                      command: str) -> None:
+        """Count the failed images; raise with ``failed='error'``, or when
+        ``failed='skip'`` would leave no image."""
+        self.num_failed = len(joined.failed)
+        if not self.num_failed:
+            return
+        total = len(rels)
+        if self.failed == 'error' or (self.failed == 'skip'
+                                      and self.num_failed == total):
+            left = (' (failed=\'skip\' would leave no image)'
+                    if self.failed == 'skip' else '')
+            raise ValueError(
+                f'Proposal file {self.proposal_file!r} lists '
+                f'{self.num_failed} of the {total} images of {source!r} as '
+                f'unreadable (under "failed"){left}: '
+                f'{self._failed_names(joined, rels)}. Regenerating the '
+                'proposals does not help while these images stay '
+                'unreadable: re-encode or replace them (or remove them '
+                f'from the image list), then re-run `{command}` (it retries '
+                "failed images). Or set failed='skip' (leave them out) or "
+                "failed='whole_image' (keep them with the whole-image box) "
+                'on ProposalDataset.')
+
+    @staticmethod
+    def _failed_names(joined: _Joined, rels: List[str]) -> str:
+        """Up to 5 failed images with the tool's reason."""
+        indices = list(joined.failed)
+        return name_sample([rels[i] for i in indices],
+                           [joined.failed[i] for i in indices])
 
     @staticmethod
     def _image_sizes(items: List[dict]) -> np.ndarray:
@@ -301,23 +469,85 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         self.num_dropped += int((~keep).sum())
         return clipped, keep
 
-    def _log_counts(self) -> None:
-        """One warning for missing images and cleaned boxes."""
+    def _log_counts(self, joined: _Joined, rels: List[str], source: str,
+                    command: str) -> None:
+        """One warning each for missing images, failed images and cleaned
+        boxes."""
         if self.num_missing:
-            print_log(
-                f'ProposalDataset: {self.num_missing} images have no entry in'
-                f' {self.proposal_file!r}; they get no proposals (the region '
-                'sampler falls back).',
-                logger='current',
-                level=logging.WARNING)
+            _warn(f'ProposalDataset: {self.num_missing} images have no entry'
+                  f' in {self.proposal_file!r}; they get no proposals (the '
+                  "region sampler falls back; missing='whole_image'). "
+                  f'Fill them in by re-running `{command}`.')
+        if self.num_failed:
+            what = ('left out of the dataset (failed=\'skip\')'
+                    if self.failed == 'skip' else
+                    'kept with no proposals (failed=\'whole_image\')')
+            _warn(f'ProposalDataset: {self.num_failed} of the {len(rels)} '
+                  f'images of {source!r} are listed as unreadable (under '
+                  f'"failed") in {self.proposal_file!r} and are {what}: '
+                  f'{self._failed_names(joined, rels)}. To train on them, '
+                  're-encode or replace them and re-run '
+                  f'`{command}` (it retries failed images).')
         if self.num_clipped or self.num_dropped:
-            print_log(
-                f'ProposalDataset: in {self.proposal_file!r}, '
-                f'{self.num_clipped} boxes were clipped to their image and '
-                f'{self.num_dropped} with zero/negative size or NaN were '
-                'dropped.',
-                logger='current',
-                level=logging.WARNING)
+            _warn(f'ProposalDataset: in {self.proposal_file!r}, '
+                  f'{self.num_clipped} boxes were clipped to their image and '
+                  f'{self.num_dropped} with zero/negative size or NaN were '
+                  'dropped.')
+
+    def _no_proposal_kinds(self, slots: List[int], stored: np.ndarray,
+                           lengths: np.ndarray,
+                           joined: _Joined) -> Dict[str, List[int]]:
+        """The dataset's images with no usable proposal, by kind.
+
+        Args:
+            slots (list[int]): The wrapped items in the dataset.
+            stored (np.ndarray): ``[N]`` boxes per item in the file.
+            lengths (np.ndarray): ``[N]`` boxes per item after dropping.
+            joined (_Joined): The join.
+
+        Returns:
+            dict[str, list[int]]: ``empty`` (listed empty), ``missing``,
+            ``failed`` and ``dropped`` (all boxes dropped) item indices.
+        """
+        missing = set(joined.missing)
+        kinds: Dict[str, List[int]] = dict(
+            empty=[], missing=[], failed=[], dropped=[])
+        for i in slots:
+            if lengths[i]:
+                continue
+            kind = ('missing' if i in missing else 'failed' if i in
+                    joined.failed else 'dropped' if stored[i] else 'empty')
+            kinds[kind].append(i)
+        return kinds
+
+    def _check_empty(self, slots: List[int], stored: np.ndarray,
+                     lengths: np.ndarray, joined: _Joined, rels: List[str],
+                     command: str) -> None:
+        """Warn about images with no usable proposal; raise when their
+        fraction is above ``max_empty_fraction``."""
+        kinds = self._no_proposal_kinds(slots, stored, lengths, joined)
+        indices = sorted(i for v in kinds.values() for i in v)
+        self.num_empty = len(indices)
+        self.empty_fraction = self.num_empty / max(len(slots), 1)
+        if not self.num_empty:
+            return
+        counts = ', '.join(f'{len(v)} {_KIND_TEXT[k]}'
+                           for k, v in kinds.items() if v)
+        what = (f'{self.num_empty} of the {len(slots)} images '
+                f'({self.empty_fraction:.1%}) have no usable proposal '
+                f'({counts}): {name_sample([rels[i] for i in indices])}')
+        if self.empty_fraction > self.max_empty_fraction:
+            fixes = ' '.join(
+                _KIND_FIX[k].format(n=len(v), command=command)
+                for k, v in kinds.items() if v)
+            raise ValueError(
+                f'Proposal file {self.proposal_file!r}: {what}; that is more '
+                f'than max_empty_fraction={self.max_empty_fraction} allows: '
+                'SoCo/ALFM would train mostly on the whole-image fallback '
+                f'box. {fixes} Or set max_empty_fraction=1.0 on '
+                'ProposalDataset to accept it.')
+        _warn(f'ProposalDataset: in {self.proposal_file!r}, {what}; they '
+              'train on the whole-image fallback box only.')
 
     # ------------------------------------------------------------ access
     def get_data_info(self, idx: int) -> dict:
@@ -332,3 +562,29 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         """Number of proposals of the ``idx``-th item (no copy)."""
         slot = super().get_data_info(idx)['proposal_slot']
         return int(self.offsets[slot + 1] - self.offsets[slot])
+
+
+#: How each kind of image without a usable proposal is counted ...
+_KIND_TEXT = dict(
+    empty='listed as empty',
+    missing='without an entry',
+    failed='unreadable (listed as failed)',
+    dropped='with all boxes dropped')
+
+#: ... and what fixes it.
+_KIND_FIX = dict(
+    empty='{n} are listed as empty: the tool\'s filter kept no box for '
+    'them (images smaller than 32 px, or without structure); check those '
+    'images, or regenerate into a new file with another `--filter` (e.g. '
+    '`--filter none` keeps every region).',
+    missing='{n} have no entry: fill them in by re-running `{command}` (it '
+    'resumes).',
+    failed='{n} are unreadable: re-encode or replace them and re-run '
+    '`{command}` (it retries failed images), or use the default '
+    "failed='skip'.",
+    dropped='{n} lost all their boxes to the checks (zero or negative size '
+    'after clipping to the image, or not finite): the boxes do not fit '
+    'these images (a file made for other image sizes, or the wrong '
+    'box_format): regenerate it for these images into a new output file '
+    '(`{command}` with another OUT.json: this file\'s shard folder holds '
+    'the same boxes).')

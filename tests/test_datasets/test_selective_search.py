@@ -13,6 +13,7 @@ from mmalfm.datasets.proposals import (filter_min_size, filter_post,
                                        read_proposal_file, save_proposals,
                                        selective_search)
 from mmalfm.datasets.proposals import io as proposal_io
+from mmalfm.datasets.proposals.hints import name_sample, tool_command
 from mmalfm.datasets.proposals.selective_search import (
     _lbp_numpy, _selective_search_reference)
 
@@ -288,8 +289,64 @@ def test_xyxy_file_is_read_as_is(tmp_path):
 def test_bad_files_are_refused(tmp_path, content, match):
     path = tmp_path / 'p.json'
     path.write_text(json.dumps(content))
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as err:
         load_proposals(str(path))
+    assert str(err.value).startswith(repr(str(path)))  # names the file
+
+
+def test_invalid_json_names_the_file_line_and_column(tmp_path):
+    path = tmp_path / 'p.json'
+    path.write_text('{"format": "mmalfm-proposals",\n "version": 1,\n'
+                    ' "images": {"a.jpg": [[1, 2, 3, 4]]\n')
+    with pytest.raises(json.JSONDecodeError) as err:
+        read_proposal_file(str(path))
+    assert str(err.value) == (
+        f"{str(path)!r} is not valid JSON (it ends early: a truncated "
+        "file): Expecting ',' delimiter: line 4 column 1 (char 82)")
+    assert (err.value.lineno, err.value.colno) == (4, 1)
+
+
+def test_strict_boxes_keep_numbers_as_stored(tmp_path):
+    path = tmp_path / 'p.json'
+    path.write_text(json.dumps({'format': 'mmalfm-proposals', 'version': 1,
+                                'images': {'a.jpg': [[1, 2.5, 3, 4]],
+                                           'b.jpg': []}}))
+    record = read_proposal_file(str(path))
+    assert record['images']['a.jpg'].dtype == np.float64
+    assert record['images']['a.jpg'].tolist() == [[1, 2.5, 3, 4]]
+    assert record['images']['b.jpg'].shape == (0, 4)
+    assert record['empty'] == [] and record['failed'] == {}
+
+
+# --------------------------------------------------------------------------
+# Hints
+# --------------------------------------------------------------------------
+def test_tool_command_uses_the_recorded_parameters():
+    assert tool_command('data/imgs', 'p.json') == \
+        'python tools/data/selective_search.py data/imgs p.json'
+    # the prefix is left out when it is the source folder itself
+    assert tool_command('data/imgs/', 'p.json', 'data/imgs') == \
+        'python tools/data/selective_search.py data/imgs/ p.json'
+    meta = dict(filter='ratio3size0308post',
+                params=dict(implementation='skimage', scale=300.0, sigma=0.8,
+                            min_size=100, colour_hist='hsv',
+                            neighbours='bbox', max_side=0))
+    assert tool_command('a b/coco.json', 'o.json', 'a b/train', meta) == (
+        "python tools/data/selective_search.py 'a b/coco.json' o.json "
+        "--img-prefix 'a b/train' --sigma 0.8 --colour-hist hsv")
+    opencv = dict(filter='none', params=dict(implementation='opencv-fast',
+                                             opencv_mode='fast', max_side=0))
+    assert tool_command('imgs', 'o.json', meta=opencv) == (
+        'python tools/data/selective_search.py imgs o.json --method '
+        'opencv-fast --filter none')
+
+
+def test_name_sample():
+    assert name_sample(['a', 'b']) == "'a', 'b'"
+    assert name_sample(list('abcdefg')) == \
+        "'a', 'b', 'c', 'd', 'e' (and 2 more)"
+    assert name_sample(['a', 'b'], ['x' * 10, 'y'], width=5) == \
+        "'a' (xx...), 'b' (y)"
 
 
 def test_atomic_write(tmp_path, monkeypatch):

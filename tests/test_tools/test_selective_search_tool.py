@@ -3,6 +3,8 @@
 import glob
 import json
 import os.path as osp
+import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 from conftest import PYTHON, load_tool, run_tool
 
+from mmalfm.datasets import ProposalDataset, proposal_dataset
 from mmalfm.datasets.proposals import load_proposals
+from mmalfm.datasets.proposals.hints import TOOL, TOOL_DEFAULTS
 
 ss_tool = load_tool('tools/data/selective_search.py')
 # make the worker function picklable by reference, as it is when the tool
@@ -209,3 +213,60 @@ def test_interrupt_keeps_finished_images(folder, tmp_path, capsys,
     log = _main(capsys, *argv)
     assert 'skipped 1 done, 1 to process' in log
     assert sorted(_read(out)['images']) == ['a/000001.jpg', 'a/000002.jpg']
+
+
+def test_hint_defaults_are_the_tools_defaults():
+    args = ss_tool.parse_args(['imgs', 'out.json'])
+    for key, (flag, default) in TOOL_DEFAULTS.items():
+        assert getattr(args, flag[2:].replace('-', '_')) == default, key
+    assert osp.isfile(osp.join(osp.dirname(osp.dirname(
+        osp.dirname(osp.abspath(__file__)))), TOOL))
+
+
+def test_dataset_contract_on_the_tools_output(folder, tiny_demo_data,
+                                              tmp_path, capsys, monkeypatch):
+    """Failed, empty and missing images of a real file, and the command the
+    missing-image error suggests, run as given."""
+    logged = []
+    monkeypatch.setattr(proposal_dataset, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    out = tmp_path / 'props.json'
+    _add_b(folder, tiny_demo_data)  # + an image, a flat one, an unreadable
+    # non-default parameters: the suggested command must repeat them
+    _main(capsys, folder, out, '--max-side', 64, '--scale', 200)
+    meta = _read(out)['meta']
+    assert set(meta['params']) <= set(TOOL_DEFAULTS)
+    src = sorted((Path(tiny_demo_data) / 'coco' / 'train2017').glob('*.jpg'))
+    (folder / 'c').mkdir()
+    shutil.copy(src[3], folder / 'c' / src[3].name)  # not in the file
+    inner = dict(type='UnlabeledImageDataset',
+                 data_prefix=dict(img_path=str(folder)))
+
+    with pytest.raises(ValueError) as err:
+        ProposalDataset(serialize_data=False, dataset=inner,
+                        proposal_file=str(out))
+    msg = str(err.value)
+    assert "no entry for 1 of the 6 images" in msg
+    assert f"'c/{src[3].name}'. They are not listed" in msg
+    command = re.search(r'Fill them in by re-running `([^`]*)`', msg)[1]
+    assert command == (f'python {TOOL} {folder} {out} --max-side 64 '
+                       '--scale 200.0')
+    argv = shlex.split(command)
+    log = _main(capsys, *argv[2:])  # accepted by the shard folder
+    # resumes: the new image and the failed one (retried)
+    assert '6 images: skipped 4 done, 2 to process' in log
+
+    ds = ProposalDataset(serialize_data=False, dataset=inner,
+                         proposal_file=str(out))
+    names = [ds.get_data_info(i)['img_path'][len(str(folder)) + 1:]
+             for i in range(len(ds))]
+    assert names == ['a/000001.jpg', 'a/000002.jpg', 'b/000003.jpg',
+                     'b/flat.png', f'c/{src[3].name}']  # bad.jpg skipped
+    assert ds.num_failed == 1 and ds.num_missing == 0
+    assert [ds.num_proposals(i) == 0 for i in range(5)] == [
+        False, False, False, True, False]
+    assert len(logged) == 2
+    assert "1 of the 6 images of" in logged[0]
+    assert "'b/bad.jpg' (" in logged[0]
+    assert ("1 of the 5 images (20.0%) have no usable proposal (1 listed as "
+            "empty): 'b/flat.png'") in logged[1]
