@@ -76,6 +76,9 @@ def test_config_parses_and_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmdet'
     assert 'mmalfm' in cfg.custom_imports['imports']
+    # the non-finite guard of pretraining guards fine-tuning too
+    assert cfg.default_hooks.non_finite == dict(
+        type='mmalfm.NonFiniteCheckHook')
     model = _build(cfg)
     assert type(model).__name__ in ('MaskRCNN', 'FasterRCNN')
     # Nothing frozen, BN statistics updated; the export is the only init.

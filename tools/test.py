@@ -27,8 +27,9 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmalfm  # noqa: E402,F401  (safe checkpoints, registries)
-from mmalfm.utils import (adapt_config_to_cpu, explain_registry_error,  # noqa: E402,E501
-                          init_cpu_distributed, register_all_modules)
+from mmalfm.utils import (adapt_config_to_cpu, check_config,  # noqa: E402
+                          explain_registry_error, init_cpu_distributed,
+                          register_all_modules)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,6 +79,8 @@ def main(argv=None) -> dict:
     if adapt_config_to_cpu(cfg, distributed) and args.launcher == 'pytorch':
         init_cpu_distributed()
     register_all_modules(init_default_scope=False)
+    # every keyword before the model and the data are built
+    check_config(cfg, args.config, cli_keys=args.cfg_options or ())
     try:
         runner = Runner.from_cfg(cfg)
         metrics = runner.test()

@@ -20,8 +20,9 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmalfm  # noqa: E402,F401  (safe checkpoints, registries)
-from mmalfm.utils import (adapt_config_to_cpu, explain_registry_error,  # noqa: E402,E501
-                          init_cpu_distributed, register_all_modules)
+from mmalfm.utils import (adapt_config_to_cpu, check_config,  # noqa: E402
+                          explain_registry_error, init_cpu_distributed,
+                          register_all_modules, resolve_runner_resume)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--no-config-check',
+        action='store_true',
+        help='skip the check of every config keyword before training (for '
+        'a component whose keywords the check cannot see)')
     # torch.distributed.launch (not torchrun) passes --local-rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -112,8 +118,14 @@ def main(argv=None) -> None:
 
     # Our scope by default; a config may set another `default_scope`.
     register_all_modules(init_default_scope=False)
+    if not args.no_config_check:
+        # every keyword of every component, before anything is built or run
+        check_config(cfg, args.config, cli_keys=args.cfg_options or ())
     try:
         runner = Runner.from_cfg(cfg)
+        # --resume: skip unreadable/unsafe checkpoints, or start from scratch
+        # (after from_cfg: the warnings then reach the run's log file).
+        resolve_runner_resume(runner)
         runner.train()
     except KeyError as err:
         explained = explain_registry_error(err, args.config)

@@ -111,9 +111,11 @@ param_scheduler = [
         gamma=0.1)
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.02, weight_decay=1e-4))
+# mmalfm's guard: stop at the first NaN/Inf loss, weight or BN statistic
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1),
+    non_finite=dict(type='mmalfm.NonFiniteCheckHook'))
 auto_scale_lr = dict(base_batch_size=batch_size)
 # A fixed seed: demo runs (and the report built from them) are repeatable;
 # tools/benchmarks/run_seeds.py overrides it per seed.

@@ -40,3 +40,5 @@ param_scheduler = [
         milestones=[8, 11],
         gamma=0.1)
 ]
+# mmalfm's guard: stop at the first NaN/Inf loss, weight or BN statistic
+default_hooks = dict(non_finite=dict(type='mmalfm.NonFiniteCheckHook'))

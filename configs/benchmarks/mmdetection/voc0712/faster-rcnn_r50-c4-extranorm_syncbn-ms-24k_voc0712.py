@@ -53,5 +53,7 @@ param_scheduler = [
 ]
 val_evaluator = dict(_delete_=True, type='mmalfm.VOCMultiIoUMetric')
 test_evaluator = val_evaluator
+# mmalfm's guard: stop at the first NaN/Inf loss, weight or BN statistic
 default_hooks = dict(
-    checkpoint=dict(interval=6000, save_best='pascal_voc/AP', rule='greater'))
+    checkpoint=dict(interval=6000, save_best='pascal_voc/AP', rule='greater'),
+    non_finite=dict(type='mmalfm.NonFiniteCheckHook'))
