@@ -28,6 +28,8 @@ from .utils.checkpoint import register_safe_checkpoint_globals  # noqa: E402
 
 register_safe_checkpoint_globals()
 
+from .utils import mim as _mim  # noqa: E402,F401  (`mmalfm::` config paths)
+
 from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401,E501
 
 __all__ = ['__version__', 'version_info']

@@ -43,11 +43,19 @@ assert mmcv.__version__ == '2.1.0'
 PY
 }
 
+# mmalfm/.mim (links to configs/, tools/, model-index.yml, what `mim` and
+# `mmalfm::` paths use) comes from the editable build of mmalfm (setup.py);
+# uv rebuilds only when pyproject.toml/setup.py change, so remake it if gone.
+mim_links() {
+    [ -e mmalfm/.mim/model-index.yml ] || "$UV" sync --frozen --quiet --reinstall-package mmalfm
+}
+
 export MAX_JOBS=${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}
 export UV_PYTHON=${UV_PYTHON:-python3}
 
 if mmcv_ok; then
     "$UV" sync --frozen --quiet
+    mim_links
     say "environment ready: $ROOT/.venv"
     exit 0
 fi
@@ -79,5 +87,6 @@ ticker=$!
 trap 'kill $ticker 2>/dev/null || true' EXIT
 "$UV" sync --frozen || die "mmcv failed to build; see the compiler output above (needs setuptools<81, a C++17 compiler and the Python headers)"
 kill $ticker 2>/dev/null || true
+mim_links
 mmcv_ok || die "mmcv installed but its compiled ops do not import: run '.venv/bin/python -c \"import mmcv.ops\"' to see why"
 say "environment ready in $((SECONDS - start)) s: $ROOT/.venv"

@@ -763,6 +763,8 @@ def build_detector_state(config: str) -> Dict[str, Tensor]:
     Raises:
         FileNotFoundError: The config does not exist.
     """
+    from .mim import resolve_config  # 'mmalfm::...' -> the file
+    config = resolve_config(config)
     if not osp.isfile(config):
         raise FileNotFoundError(f'--check: detector config not found: '
                                 f'{config}')
