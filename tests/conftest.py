@@ -5,7 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 from types import ModuleType
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 import torch
@@ -39,10 +39,13 @@ def tiny_demo_data(tmp_path_factory) -> str:
 
 
 def run_tool(args: List[str], *, timeout: int = 300,
-             check: bool = True) -> subprocess.CompletedProcess:
+             check: bool = True,
+             env: Optional[Dict[str, str]] = None
+             ) -> subprocess.CompletedProcess:
     """Run a command from the repository root with the test plugins on the
-    path, failing with its output if it fails and ``check`` is set."""
-    env = dict(os.environ)
+    path (in ``env``, default this process's environment), failing with its
+    output if it fails and ``check`` is set."""
+    env = dict(os.environ if env is None else env)
     env['PYTHONPATH'] = os.pathsep.join(
         [REPO, osp.join(TEST_DATA, 'plugins'),
          env.get('PYTHONPATH', '')])

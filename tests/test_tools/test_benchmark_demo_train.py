@@ -4,6 +4,7 @@ from random init with tools/train.py, evaluates (COCO AP) during training and
 with tools/test.py, and starts from an export exactly."""
 import glob
 import json
+import os
 import os.path as osp
 
 import torch
@@ -142,3 +143,28 @@ def test_run_seeds_collects_the_final_metrics(tmp_path):
     cmd = run_seeds.train_command('c.py', 'w', 3, 1,
                                   ['--cfg-options', 'a=1'], False)
     assert cmd[-4:] == ['w', '--cfg-options', 'randomness.seed=3', 'a=1']
+
+
+def test_same_seed_gives_the_same_weights_and_ap(tiny_demo_data, tmp_path):
+    """Two fine-tunes with the same seed under the demo's pinned CPU
+    numerics (mmalfm.utils.cpu_numerics): identical weights and AP."""
+    from mmalfm.utils.cpu_numerics import pinned_cpu_env
+    coco = osp.join(tiny_demo_data, 'coco')
+    env = pinned_cpu_env(threads=1, env={
+        k: v for k, v in os.environ.items()
+        if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')})
+    states, aps = [], []
+    for name in ('first', 'second'):
+        work_dir = tmp_path / name
+        run_tool([
+            PYTHON, 'tools/train.py', RANDOM_INIT, '--work-dir',
+            str(work_dir), '--cfg-options', *_options(coco),
+            'train_cfg.val_interval=1'
+        ], env=env)
+        states.append(load_checkpoint(work_dir / 'epoch_1.pth')['state_dict'])
+        aps.append([{k: v for k, v in r.items() if k.startswith('coco/')}
+                    for r in _scalars(work_dir) if 'coco/bbox_mAP' in r])
+    assert states[0].keys() == states[1].keys()
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+    assert len(aps[0]) == 1 and aps[0] == aps[1]

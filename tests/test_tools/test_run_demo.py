@@ -164,6 +164,16 @@ def _check_demo_and_resume(argv, work, capsys):
         assert f']({name})' in report
     export = json.loads((work / 'stages' / 'export_alfm.json').read_text())
     assert export['flags'] == ['--with-neck', '--with-head']
+    # the region probe of every init, in the report with its noise
+    assert '## Region probe' in report
+    for init in ('random', 'alfm', 'byol'):
+        probe = json.loads((work / 'probe' / f'{init}.json').read_text())
+        record = json.loads(
+            (work / 'stages' / f'probe_{init}.json').read_text())
+        assert record['linear_acc'] == probe['linear_acc']
+        name = {'random': 'random init'}.get(init, init)
+        assert f'| {name} | {probe["linear_acc"]:.1f} ± ' in report
+    assert 'OMP_NUM_THREADS=' in report and 'ATEN_CPU_CAPABILITY=' in report
 
     # An interrupted fine-tuning: its records and logged validation gone,
     # its checkpoint kept.
@@ -190,3 +200,13 @@ def _check_demo_and_resume(argv, work, capsys):
     assert (work / 'finetune' / 'byol' / 'test_metrics.json').exists()
     record = json.loads((work / 'stages' / 'finetune_byol.json').read_text())
     assert len(record['attempts']) == 1
+
+
+def test_probe_noise_and_pinned_tool_environment(monkeypatch):
+    # binomial SE of 60 % on 100 boxes: sqrt(0.6 * 0.4 / 100) = 4.9 points
+    assert run_demo.accuracy_se(60.0, 100) == pytest.approx(4.898979, 1e-6)
+    for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'ATEN_CPU_CAPABILITY'):
+        monkeypatch.delenv(key, raising=False)
+    env = run_demo.pinned_env()
+    assert env['OMP_NUM_THREADS'] == str(run_demo.DEMO_THREADS) == '2'
+    assert env['ATEN_CPU_CAPABILITY'] == 'avx2'

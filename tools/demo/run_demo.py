@@ -87,6 +87,7 @@ TOOLS = dict(
     train='tools/train.py',
     test='tools/test.py',
     export='tools/model_converters/export_to_mmdet.py',
+    region_probe='tools/analysis/region_probe.py',
     make_coco_subset='tools/data/make_coco_subset.py')
 
 #: The configs' data root, rewritten when ``--data`` points elsewhere.
@@ -95,6 +96,9 @@ CONFIG_DATA_ROOT = 'data/demo/coco/'
 TRAIN_ANN = 'annotations/instances_train2017.json'
 VAL_ANN = 'annotations/instances_val2017.json'
 PROPOSALS = 'proposals/ss_train2017.json'
+#: Threads of every tool the demo runs; with the kernels' ISA pinned too
+#: (mmalfm.utils.cpu_numerics), so another machine runs the same numerics.
+DEMO_THREADS = 2
 #: Metrics of the final evaluation (MMDetection's CocoMetric), in [0, 1].
 AP_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
 
@@ -257,6 +261,11 @@ def build_plan(opts: DemoOptions) -> List[Stage]:
             Stage(f'export_{method}', f'export {method}',
                   _bind(stage_export, method),
                   _bind(lambda o, m: [export_path(o, m)], method)))
+    for init in opts.inits:
+        plan.append(
+            Stage(f'probe_{init}', f'region probe of {init}',
+                  _bind(stage_probe, init),
+                  _bind(lambda o, i: [probe_path(o, i)], init)))
     plan.append(
         Stage('labels', f'labelled subset ({opts.label_fraction:g})',
               stage_labels, lambda o: [subset_path(o)]))
@@ -299,6 +308,10 @@ def subset_path(opts: DemoOptions) -> str:
     pct = f'{opts.label_fraction * 100:g}'
     return osp.join(opts.work_dir, 'labels',
                     f'instances_train2017_{pct}pct_seed{opts.seed}.json')
+
+
+def probe_path(opts: DemoOptions, init: str) -> str:
+    return osp.join(opts.work_dir, 'probe', f'{init}.json')
 
 
 def metrics_path(opts: DemoOptions, init: str) -> str:
@@ -447,7 +460,7 @@ def run_command(cmd: List[str], log_file: str, quiet: bool = False) -> None:
             last lines of the output.
     """
     os.makedirs(osp.dirname(log_file), exist_ok=True)
-    env = dict(os.environ)
+    env = pinned_env()
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (REPO, env.get('PYTHONPATH', '')) if p)
     env.setdefault('PYTHONUNBUFFERED', '1')
@@ -474,6 +487,16 @@ def run_command(cmd: List[str], log_file: str, quiet: bool = False) -> None:
         raise DemoError(
             f'command failed (exit {code}); full output in {log_file}:\n'
             f'  {" ".join(cmd)}\n--- last lines ---\n' + ''.join(tail))
+
+
+def pinned_env() -> Dict[str, str]:
+    """This process's environment with the demo's thread count and kernel
+    ISA pinned (explicit user settings win); see
+    :mod:`mmalfm.utils.cpu_numerics`."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from mmalfm.utils.cpu_numerics import pinned_cpu_env
+    return pinned_cpu_env(DEMO_THREADS)
 
 
 def tool_command(tool: str, *args: str) -> List[str]:
@@ -829,6 +852,27 @@ def stage_export(opts: DemoOptions, method: str) -> dict:
     return dict(checkpoint=checkpoint, export=out, flags=list(flags))
 
 
+def stage_probe(opts: DemoOptions, init: str) -> dict:
+    """The region probe (docs/user_guides/region_probe.md) of ``init``'s
+    export, or of the detector's random init: frozen backbone features of
+    the ground-truth boxes, linear / kNN / box probes. Deterministic and
+    seconds long, so it runs for every init."""
+    target = RANDOM if init == RANDOM else export_path(opts, init)
+    if init != RANDOM and not osp.isfile(target):
+        raise DemoError(f'probe {init}: no export {target} (run the '
+                        f'export_{init} stage)')
+    out = probe_path(opts, init)
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    run_tool(opts, f'probe_{init}', 'region_probe', target, '--config',
+             DETECTOR, '--data-root', opts.data, '--threads', '1',
+             '--json', out)
+    with open(out) as f:
+        result = json.load(f)
+    keys = ('linear_acc', 'linear_mean_class_acc', 'knn_acc',
+            'box_iou_refined', 'num_val_boxes', 'features_sha256')
+    return {k: result.get(k) for k in keys}
+
+
 def stage_labels(opts: DemoOptions) -> dict:
     """The labelled subset the detectors fine-tune on."""
     out = subset_path(opts)
@@ -970,6 +1014,63 @@ def collect_results(opts: DemoOptions) -> List[dict]:
     return rows
 
 
+def collect_probes(opts: DemoOptions) -> List[dict]:
+    """One row per init with a finished probe (random init first)."""
+    rows = []
+    for init in opts.inits:
+        record = load_record(opts, f'probe_{init}')
+        if record.get('done'):
+            rows.append(dict(record, init=init))
+    return rows
+
+
+def accuracy_se(acc: float, n: int) -> float:
+    """Binomial standard error, in points, of an accuracy ``acc`` (%)
+    measured on ``n`` boxes."""
+    p = acc / 100
+    return 100 * math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+
+
+def probe_lines(opts: DemoOptions) -> List[str]:
+    """The report's region-probe section (empty without probes)."""
+    rows = collect_probes(opts)
+    if not rows:
+        return []
+    base = rows[0] if rows[0]['init'] == RANDOM else None
+    lines = ['## Region probe', '']
+    lines.append(
+        'Frozen backbone features of the ground-truth boxes (RoIAlign at '
+        'the levels the detector assigns), closed-form linear classifier, '
+        'kNN and a linear box-refinement probe '
+        '(`tools/analysis/region_probe.py`, docs/user_guides/region_probe.md'
+        '). Deterministic: the same numbers on every run on this machine.')
+    lines.append('')
+    lines.append('| init | linear acc. (%) | mean per-class (%) | kNN acc. (%)'
+                 ' | box IoU refined | Δ linear vs random |')
+    lines.append('|---|---|---|---|---|---|')
+    for row in rows:
+        n = int(row.get('num_val_boxes') or 0)
+        se = accuracy_se(row['linear_acc'], n)
+        delta = '—'
+        if base is not None and row is not base:
+            diff = row['linear_acc'] - base['linear_acc']
+            noise = 2 * math.hypot(se, accuracy_se(base['linear_acc'], n))
+            delta = f'{diff:+.1f}' + (' (beyond noise)' if abs(diff) > noise
+                                      else ' (within noise)')
+        name = 'random init' if row['init'] == RANDOM else row['init']
+        lines.append(
+            f'| {name} | {row["linear_acc"]:.1f} ± {se:.1f} | '
+            f'{row["linear_mean_class_acc"]:.1f} | {row["knn_acc"]:.1f} | '
+            f'{_fmt(row.get("box_iou_refined"), 3)} | {delta} |')
+    lines.append('')
+    lines.append(
+        f'± is the binomial standard error on the {rows[0].get("num_val_boxes")}'
+        ' val boxes; a difference is "beyond noise" when it exceeds twice the '
+        'standard error of the difference (about 95 %).')
+    lines.append('')
+    return lines
+
+
 def _fmt(value: Optional[float], digits: int = 1) -> str:
     return '—' if value is None else f'{value:.{digits}f}'
 
@@ -998,6 +1099,17 @@ def write_report(opts: DemoOptions) -> str:
         'Every number below is measured in this work dir\'s run(s); times '
         'are wall times including tool start-up (summed over interrupted '
         'attempts).')
+    lines.append('')
+    pins = pinned_env()
+    lines.append(
+        ('* CPU numerics (in-process run: the tools ran in this process, '
+         'whose settings were: ' if opts.in_process else
+         '* CPU numerics: every tool ran with ')
+        + ', '.join(f'`{k}={pins[k]}`' for k in (
+            'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'ATEN_CPU_CAPABILITY',
+            'ONEDNN_MAX_CPU_ISA', 'MKL_CBWR'))
+        + ' (thread count and kernel ISA change the rounding, and a '
+        'fine-tune\'s AP with it; see docs/user_guides/demo.md)')
     lines.append('')
     lines.append(
         f'* data: `{_rel(opts.data)}`, {data.get("num_train", "?")} train / '
@@ -1032,10 +1144,14 @@ def write_report(opts: DemoOptions) -> str:
             f' | {_fmt_time(row["finetune_s"])} | {config} |')
     lines.append('')
     lines.append('Fine-tune time includes the final evaluation on the val '
-                 'images. One seed: on 240 images differences of about one '
-                 'AP point are within fine-tuning noise '
-                 '(`tools/benchmarks/run_seeds.py` runs several).')
+                 'images. One fine-tuning seed (the config\'s): with '
+                 f'{labels.get("num_images", "?")} labelled images, AP '
+                 'differences of up to about 3 points (measured at 60) '
+                 'are within seed-to-seed noise, so this table shows that '
+                 'the pipeline runs end to end, not a ranking '
+                 '(`tools/benchmarks/run_seeds.py` runs several seeds).')
     lines.append('')
+    lines += probe_lines(opts)
     lines.append('## Plots')
     lines.append('')
     for title, name in plots:
