@@ -158,7 +158,10 @@ def _kwargs_use(fn: Callable) -> Optional[Tuple[str, ...]]:
             func.args.kwarg is None:
         return None
     name = func.args.kwarg.arg
-    parents = {id(c): n for n in ast.walk(func) for c in ast.iter_child_nodes(n)}
+    parents = {
+        id(c): n
+        for n in ast.walk(func) for c in ast.iter_child_nodes(n)
+    }
     read: List[str] = []
     to_super = False
     for node in ast.walk(func):

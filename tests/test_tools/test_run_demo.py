@@ -210,3 +210,82 @@ def test_probe_noise_and_pinned_tool_environment(monkeypatch):
     env = run_demo.pinned_env()
     assert env['OMP_NUM_THREADS'] == str(run_demo.DEMO_THREADS) == '2'
     assert env['ATEN_CPU_CAPABILITY'] == 'avx2'
+
+
+def test_finetune_seeds_plan_and_summary(tmp_path):
+    opts = _options('--work-dir', str(tmp_path), '--finetune-seeds', '3')
+    names = [s.name for s in run_demo.build_plan(opts)]
+    for init in ('random', 'alfm', 'byol'):
+        assert [n for n in names if n.startswith(f'evaluate_{init}')] == [
+            f'evaluate_{init}', f'evaluate_{init}_seed1',
+            f'evaluate_{init}_seed2']
+    assert run_demo.finetune_dir(opts, 'alfm', 2).endswith(
+        'finetune/alfm_seed2')
+    # fake evaluations: random 4, 5, 6 (mean 5, std 1); alfm 9, 9, 12
+    # (mean 10, std sqrt(3)): the difference 5 > 2 sqrt(1/3 + 1) = 2.31
+    for init, aps in (('random', (4, 5, 6)), ('alfm', (9, 9, 12))):
+        for seed, ap in enumerate(aps):
+            run_demo.save_record(
+                opts, f'evaluate_{run_demo.run_key(init, seed)}',
+                dict(done=True, metrics={'coco/bbox_mAP': ap / 100}))
+    summary = {r['init']: r for r in run_demo.seed_summary(opts)}
+    assert summary['random']['mean'] == pytest.approx(5.0)
+    assert summary['random']['std'] == pytest.approx(1.0)
+    assert summary['alfm']['std'] == pytest.approx(3**0.5)
+    assert summary['byol']['values'] == [] and summary['byol']['mean'] is None
+    text = '\n'.join(run_demo.seed_lines(opts))
+    assert '| random init | 5.0 ± 1.0 (3) | 4.0 / 5.0 / 6.0 | — |' in text
+    assert '| alfm | 10.0 ± 1.7 (3) | 9.0 / 9.0 / 12.0 | +5.0 (beyond ' \
+        'noise) |' in text
+    assert run_demo.seed_lines(_options('--work-dir', str(tmp_path))) == []
+
+
+def test_detector_proposals_option(tmp_path, monkeypatch):
+    """--proposals detector: needs a checkpoint, runs the detector tool
+    into its own file, points SoCo/ALFM at it and is part of their
+    records."""
+    with pytest.raises(run_demo.DemoError,
+                       match='needs --proposal-checkpoint PATH: a trained'):
+        _options('--proposals', 'detector')
+    with pytest.raises(run_demo.DemoError, match='does not exist'):
+        _options('--proposals', 'detector', '--proposal-checkpoint',
+                 str(tmp_path / 'nope.pth'))
+    with pytest.raises(run_demo.DemoError, match='only used with'):
+        _options('--proposal-checkpoint', str(tmp_path / 'nope.pth'))
+    ckpt = tmp_path / 'det.pth'
+    ckpt.write_bytes(b'')
+    opts = _options('--methods', 'soco', '--proposals', 'detector',
+                    '--proposal-checkpoint', str(ckpt), '--data',
+                    str(tmp_path / 'd'))
+    stage = next(s for s in run_demo.build_plan(opts)
+                 if s.name == 'proposals')
+    assert stage.title == 'detector proposals'
+    out = str(tmp_path / 'd' / 'coco' / 'proposals' / 'det_train2017.json')
+    assert stage.outputs(opts) == [out]
+    calls = []
+    monkeypatch.setattr(run_demo, 'run_tool',
+                        lambda o, name, tool, *args: calls.append(
+                            (name, tool, [str(a) for a in args])))
+    assert run_demo.stage_proposals(opts) == dict(file=out,
+                                                  checkpoint=str(ckpt))
+    coco = str(tmp_path / 'd' / 'coco')
+    assert calls == [('proposals', 'detector_proposals', [
+        run_demo.DETECTOR, str(ckpt),
+        f'{coco}/annotations/instances_train2017.json', out, '--img-prefix',
+        f'{coco}/train2017', '--score-thr', '0.05'])]
+    assert run_demo.TOOLS['detector_proposals'] == \
+        'tools/data/detector_proposals.py'
+    assert run_demo.proposal_options(opts, 'soco') == [
+        'train_dataloader.dataset.proposal_file=proposals/det_train2017.json']
+    assert run_demo.proposal_options(opts, 'byol') == []
+    assert run_demo.stage_params(opts, 'pretrain_soco')['proposals'] == \
+        'detector'
+    assert 'proposals' not in run_demo.stage_params(opts, 'pretrain_byol')
+    # the default keeps the records of earlier runs valid
+    default = _options('--methods', 'soco')
+    assert default.proposals == 'ss'
+    assert 'proposals' not in run_demo.stage_params(default, 'pretrain_soco')
+    assert run_demo.proposal_options(default, 'soco') == []
+    with pytest.raises(run_demo.DemoError, match='another --work-dir'):
+        run_demo.check_params(opts, 'pretrain_soco',
+                              dict(done=True, params=dict(tiny=False)))

@@ -11,7 +11,9 @@ stream in between):
 1. ``data``: the generated demo data set (``tools/data/make_demo_data.py``),
    kept if it exists;
 2. ``proposals``: selective-search proposals for the methods that need them
-   (SoCo, ALFM; ``tools/data/selective_search.py``);
+   (SoCo, ALFM; ``tools/data/selective_search.py``), or with ``--proposals
+   detector --proposal-checkpoint PATH`` the boxes of a trained demo
+   detector (``tools/data/detector_proposals.py``);
 3. ``pretrain <m>``: ``tools/train.py`` on the method's demo config (every one
    uses the demo backbone "r18q"); the BYOL baseline always runs alongside;
 4. ``export <m>``: ``tools/model_converters/export_to_mmdet.py ... --check
@@ -84,6 +86,7 @@ DETECTOR_RANDOM = DETECTOR.replace('.py', '_random-init.py')
 TOOLS = dict(
     make_demo_data='tools/data/make_demo_data.py',
     selective_search='tools/data/selective_search.py',
+    detector_proposals='tools/data/detector_proposals.py',
     train='tools/train.py',
     test='tools/test.py',
     export='tools/model_converters/export_to_mmdet.py',
@@ -96,6 +99,10 @@ CONFIG_DATA_ROOT = 'data/demo/coco/'
 TRAIN_ANN = 'annotations/instances_train2017.json'
 VAL_ANN = 'annotations/instances_val2017.json'
 PROPOSALS = 'proposals/ss_train2017.json'
+#: ``--proposals detector``: the demo detector's boxes (what the
+#: ``*_demo_detector-proposals.py`` configs read), score >= 0.05.
+DETECTOR_PROPOSALS = 'proposals/det_train2017.json'
+DETECTOR_SCORE_THR = 0.05
 #: Threads of every tool the demo runs; with the kernels' ISA pinned too
 #: (mmalfm.utils.cpu_numerics), so another machine runs the same numerics.
 DEMO_THREADS = 2
@@ -128,12 +135,17 @@ class DemoOptions:
         finetune_iters (int): Approximate fine-tuning iterations; the
             number of epochs over the subset follows from it.
         seed (int): Subset seed (the fine-tuning seed is the config's).
+        finetune_seeds (int): Fine-tuning runs per init: the config's seed
+            (0), then seeds 1, 2, ... (``randomness.seed``).
         tiny (bool): Seconds-long variant: 1 epoch, tiny images.
         nproc (int): Processes for the proposals.
         quiet (bool): Do not echo the tools' output (it is still logged).
         in_process (bool): Call the tools' ``main(argv)`` in this process
             instead of a subprocess each (saves their ~10 s of imports per
             stage; the tests use it; output is not logged to files).
+        proposals (str): ``'ss'`` (selective search) or ``'detector'``.
+        proposal_checkpoint (str, optional): The trained demo detector for
+            ``proposals='detector'``.
     """
     methods: List[str]
     work_dir: str
@@ -141,11 +153,20 @@ class DemoOptions:
     label_fraction: float = 0.25
     finetune_iters: int = FINETUNE_ITERS
     seed: int = 1
+    finetune_seeds: int = 1
     tiny: bool = False
     nproc: int = 2
     quiet: bool = False
     in_process: bool = False
     configs: Dict[str, str] = field(default_factory=dict)
+    proposals: str = 'ss'
+    proposal_checkpoint: Optional[str] = None
+
+    @property
+    def proposal_file(self) -> str:
+        """The proposals SoCo and ALFM pretrain on."""
+        return osp.join(self.coco, DETECTOR_PROPOSALS
+                        if self.proposals == 'detector' else PROPOSALS)
 
     @property
     def coco(self) -> str:
@@ -199,6 +220,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=1,
                         help='seed of the labelled subset')
     parser.add_argument(
+        '--finetune-seeds', type=int, default=1,
+        help='fine-tuning runs per init (seeds 0..N-1; the report gives '
+        'AP mean +- std when N > 1). Default 1: each extra seed costs about '
+        '6 min per init at the default schedule')
+    parser.add_argument(
         '--tiny', action='store_true',
         help='seconds-long variant (tests): tiny images, 1 epoch per run')
     parser.add_argument('--nproc', type=int, default=2,
@@ -209,6 +235,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--in-process', action='store_true',
         help='run the tools in this process (faster start-up; tests)')
+    parser.add_argument(
+        '--proposals', choices=('ss', 'detector'), default='ss',
+        help='boxes SoCo/ALFM pretrain on: ss (selective search, default) '
+        'or detector (the demo detector\'s boxes; needs '
+        '--proposal-checkpoint)')
+    parser.add_argument(
+        '--proposal-checkpoint',
+        help='trained demo detector for --proposals detector (e.g. a '
+        'fine-tuning checkpoint of an earlier demo run)')
     return parser.parse_args(argv)
 
 
@@ -226,6 +261,9 @@ def make_options(args: argparse.Namespace) -> DemoOptions:
         iters = 1 if args.tiny else FINETUNE_ITERS
     if iters < 1:
         raise DemoError(f'--finetune-iters must be >= 1, got {iters}')
+    if args.finetune_seeds < 1:
+        raise DemoError('--finetune-seeds must be >= 1, got '
+                        f'{args.finetune_seeds}')
     return DemoOptions(
         methods=methods,
         work_dir=osp.abspath(args.work_dir),
@@ -233,10 +271,39 @@ def make_options(args: argparse.Namespace) -> DemoOptions:
         label_fraction=args.label_fraction,
         finetune_iters=iters,
         seed=args.seed,
+        finetune_seeds=args.finetune_seeds,
         tiny=args.tiny,
         nproc=args.nproc,
         quiet=args.quiet,
-        in_process=args.in_process)
+        in_process=args.in_process,
+        **proposal_choice(args))
+
+
+def proposal_choice(args: argparse.Namespace) -> dict:
+    """``proposals`` and ``proposal_checkpoint`` of :class:`DemoOptions`.
+
+    Raises:
+        DemoError: ``--proposals detector`` without an existing
+            ``--proposal-checkpoint``.
+    """
+    checkpoint = getattr(args, 'proposal_checkpoint', None)
+    kind = getattr(args, 'proposals', 'ss')
+    if kind == 'ss':
+        if checkpoint:
+            raise DemoError('--proposal-checkpoint is only used with '
+                            '--proposals detector')
+        return dict(proposals=kind)
+    if not checkpoint or not osp.isfile(checkpoint):
+        given = f' ({checkpoint!r} does not exist)' if checkpoint else ''
+        raise DemoError(
+            f'--proposals detector needs --proposal-checkpoint PATH{given}: '
+            f'a trained checkpoint of the demo detector ({DETECTOR}); a '
+            'randomly initialised one gives random boxes. Train one first: '
+            'run the demo with selective-search proposals (the default) and '
+            'pass the last checkpoint of a fine-tuning, e.g. '
+            'WORK_DIR/finetune/random/epoch_*.pth, or train it alone with '
+            f'`python tools/train.py {DETECTOR_RANDOM}`.')
+    return dict(proposals=kind, proposal_checkpoint=osp.abspath(checkpoint))
 
 
 def build_plan(opts: DemoOptions) -> List[Stage]:
@@ -248,8 +315,9 @@ def build_plan(opts: DemoOptions) -> List[Stage]:
     ]
     if any(m in NEEDS_PROPOSALS for m in opts.methods):
         plan.append(
-            Stage('proposals', 'selective-search proposals',
-                  stage_proposals, lambda o: [osp.join(o.coco, PROPOSALS)]))
+            Stage('proposals', 'detector proposals' if opts.proposals ==
+                  'detector' else 'selective-search proposals',
+                  stage_proposals, lambda o: [o.proposal_file]))
     for method in opts.methods:
         plan.append(
             Stage(f'pretrain_{method}', f'pretrain {method}',
@@ -269,24 +337,38 @@ def build_plan(opts: DemoOptions) -> List[Stage]:
     plan.append(
         Stage('labels', f'labelled subset ({opts.label_fraction:g})',
               stage_labels, lambda o: [subset_path(o)]))
-    for init in opts.inits:
+    runs = [(init, seed) for init in opts.inits
+            for seed in range(opts.finetune_seeds)]
+    for init, seed in runs:
+        key, tag = run_key(init, seed), f' (seed {seed})' if seed else ''
         plan.append(
-            Stage(f'finetune_{init}', f'fine-tune from {init}',
-                  _bind(stage_finetune, init),
-                  _bind(lambda o, i: [last_checkpoint(finetune_dir(o, i))],
-                        init)))
-    for init in opts.inits:
+            Stage(f'finetune_{key}', f'fine-tune from {init}{tag}',
+                  _bind(stage_finetune, (init, seed)),
+                  _bind(lambda o, i, s:
+                        [last_checkpoint(finetune_dir(o, i, s))],
+                        (init, seed))))
+    for init, seed in runs:
+        key, tag = run_key(init, seed), f' (seed {seed})' if seed else ''
         plan.append(
-            Stage(f'evaluate_{init}', f'evaluate {init}',
-                  _bind(stage_evaluate, init),
-                  _bind(lambda o, i: [metrics_path(o, i)], init)))
+            Stage(f'evaluate_{key}', f'evaluate {init}{tag}',
+                  _bind(stage_evaluate, (init, seed)),
+                  _bind(lambda o, i, s: [metrics_path(o, i, s)],
+                        (init, seed))))
     # the report is cheap and always rewritten from the records
     plan.append(Stage('report', 'report', stage_report))
     return plan
 
 
-def _bind(func: Callable, key: str) -> Callable:
-    return lambda opts: func(opts, key)
+def _bind(func: Callable, key) -> Callable:
+    """``func(opts, key)``, or ``func(opts, *key)`` for a tuple key."""
+    args = key if isinstance(key, tuple) else (key, )
+    return lambda opts: func(opts, *args)
+
+
+def run_key(init: str, seed: int = 0) -> str:
+    """The name of a fine-tuning run: ``init`` for the config's seed (0),
+    ``<init>_seed<k>`` for the others (stages, work dirs)."""
+    return init if seed == 0 else f'{init}_seed{seed}'
 
 
 # --------------------------------------------------------------------------
@@ -296,8 +378,8 @@ def pretrain_dir(opts: DemoOptions, method: str) -> str:
     return osp.join(opts.work_dir, 'pretrain', method)
 
 
-def finetune_dir(opts: DemoOptions, init: str) -> str:
-    return osp.join(opts.work_dir, 'finetune', init)
+def finetune_dir(opts: DemoOptions, init: str, seed: int = 0) -> str:
+    return osp.join(opts.work_dir, 'finetune', run_key(init, seed))
 
 
 def export_path(opts: DemoOptions, method: str) -> str:
@@ -314,8 +396,8 @@ def probe_path(opts: DemoOptions, init: str) -> str:
     return osp.join(opts.work_dir, 'probe', f'{init}.json')
 
 
-def metrics_path(opts: DemoOptions, init: str) -> str:
-    return osp.join(finetune_dir(opts, init), 'metrics.json')
+def metrics_path(opts: DemoOptions, init: str, seed: int = 0) -> str:
+    return osp.join(finetune_dir(opts, init, seed), 'metrics.json')
 
 
 def record_path(opts: DemoOptions, stage: str) -> str:
@@ -601,6 +683,9 @@ FINETUNE_STAGES = ('labels', 'finetune_', 'evaluate_')
 def stage_params(opts: DemoOptions, stage: str) -> dict:
     """The options a stage's results depend on (kept in its record)."""
     params = dict(tiny=opts.tiny)
+    if opts.proposals != 'ss' and stage in (
+            'proposals', *(f'pretrain_{m}' for m in NEEDS_PROPOSALS)):
+        params['proposals'] = opts.proposals
     if stage.startswith(FINETUNE_STAGES):
         params.update(label_fraction=opts.label_fraction, seed=opts.seed,
                       finetune_iters=opts.finetune_iters)
@@ -804,13 +889,30 @@ def stage_data(opts: DemoOptions) -> dict:
 
 
 def stage_proposals(opts: DemoOptions) -> dict:
-    """Selective search over the train images (the tool is resumable)."""
-    out = osp.join(opts.coco, PROPOSALS)
+    """Selective search over the train images (the tool is resumable), or
+    the demo detector's boxes with ``--proposals detector``."""
+    out = opts.proposal_file
+    if opts.proposals == 'detector':
+        if not osp.isfile(out):
+            run_tool(opts, 'proposals', 'detector_proposals', DETECTOR,
+                     opts.proposal_checkpoint,
+                     osp.join(opts.coco, TRAIN_ANN), out, '--img-prefix',
+                     osp.join(opts.coco, 'train2017'), '--score-thr',
+                     DETECTOR_SCORE_THR)
+        return dict(file=out, checkpoint=opts.proposal_checkpoint)
     if not osp.isfile(out):
         run_tool(opts, 'proposals', 'selective_search',
                  osp.join(opts.coco, TRAIN_ANN), out, '--img-prefix',
                  osp.join(opts.coco, 'train2017'), '--nproc', opts.nproc)
     return dict(file=out)
+
+
+def proposal_options(opts: DemoOptions, method: str) -> List[str]:
+    """``--cfg-options`` pointing SoCo/ALFM at the detector's boxes (what
+    their ``*_demo_detector-proposals.py`` configs change)."""
+    if opts.proposals != 'detector' or method not in NEEDS_PROPOSALS:
+        return []
+    return [f'train_dataloader.dataset.proposal_file={DETECTOR_PROPOSALS}']
 
 
 def stage_pretrain(opts: DemoOptions, method: str) -> dict:
@@ -822,7 +924,7 @@ def stage_pretrain(opts: DemoOptions, method: str) -> dict:
     if last_checkpoint(work_dir):
         args.append('--resume')
     cfg = _load_config(config)
-    options = pretrain_options(opts, cfg)
+    options = pretrain_options(opts, cfg) + proposal_options(opts, method)
     if opts.in_process:
         options += in_process_options(f'pretrain_{method}', cfg)
     if options:
@@ -885,11 +987,12 @@ def stage_labels(opts: DemoOptions) -> dict:
                 num_boxes=len(subset['annotations']))
 
 
-def stage_finetune(opts: DemoOptions, init: str) -> dict:
+def stage_finetune(opts: DemoOptions, init: str, seed: int = 0) -> dict:
     """The demo detector from ``init`` on the labelled subset, evaluated on
     the val images at the end."""
     config = DETECTOR_RANDOM if init == RANDOM else DETECTOR
-    work_dir = finetune_dir(opts, init)
+    work_dir = finetune_dir(opts, init, seed)
+    key = run_key(init, seed)
     num_images = load_record(opts, 'labels').get('num_images')
     if not num_images:
         with open(subset_path(opts)) as f:
@@ -902,27 +1005,30 @@ def stage_finetune(opts: DemoOptions, init: str) -> dict:
             raise DemoError(f'fine-tune {init}: no export {export} (run the '
                             f'export_{init} stage)')
         options.append(f'model.init_cfg.checkpoint={export}')
+    if seed:
+        options.append(f'randomness.seed={seed}')
     args = [config, '--work-dir', work_dir]
     if last_checkpoint(work_dir):
         args.append('--resume')
     if opts.in_process:
-        options += in_process_options(f'finetune_{init}', cfg)
-    run_tool(opts, f'finetune_{init}', 'train', *args, '--cfg-options',
+        options += in_process_options(f'finetune_{key}', cfg)
+    run_tool(opts, f'finetune_{key}', 'train', *args, '--cfg-options',
              *options)
     epochs = int(next(o for o in options if o.startswith(
         'train_cfg.max_epochs=')).split('=')[1])
-    return dict(config=config, epochs=epochs,
+    return dict(config=config, epochs=epochs, seed=seed,
                 iterations=epochs * math.ceil(
                     num_images / (4 if opts.tiny else
                                   cfg.train_dataloader.batch_size)),
                 checkpoint=last_checkpoint(work_dir))
 
 
-def stage_evaluate(opts: DemoOptions, init: str) -> dict:
+def stage_evaluate(opts: DemoOptions, init: str, seed: int = 0) -> dict:
     """The final evaluation of the fine-tuned detector: from the run's own
     validation, or ``tools/test.py`` on its last checkpoint when the run was
     interrupted between its last checkpoint and that validation."""
-    work_dir = finetune_dir(opts, init)
+    work_dir = finetune_dir(opts, init, seed)
+    key = run_key(init, seed)
     metrics = final_metrics(work_dir)
     source = 'validation at the end of fine-tuning'
     if metrics is None:
@@ -936,10 +1042,10 @@ def stage_evaluate(opts: DemoOptions, init: str) -> dict:
         cfg = _load_config(config)
         options = eval_options(opts, cfg)
         if opts.in_process:
-            options += in_process_options(f'evaluate_{init}', cfg)
+            options += in_process_options(f'evaluate_{key}', cfg)
         if options:
             args += ['--cfg-options', *options]
-        run_tool(opts, f'evaluate_{init}', 'test', *args)
+        run_tool(opts, f'evaluate_{key}', 'test', *args)
         with open(out) as f:
             metrics = json.load(f)
         source = f'tools/test.py {osp.relpath(checkpoint, opts.work_dir)}'
@@ -947,7 +1053,7 @@ def stage_evaluate(opts: DemoOptions, init: str) -> dict:
     if AP_KEYS[0] not in metrics:
         raise DemoError(f'evaluate {init}: no {AP_KEYS[0]} in the '
                         f'evaluation of {work_dir}')
-    out = metrics_path(opts, init)
+    out = metrics_path(opts, init, seed)
     with open(out, 'w') as f:
         json.dump(dict(metrics=metrics, source=source), f, indent=1)
     return dict(metrics=metrics, source=source)
@@ -1014,6 +1120,65 @@ def collect_results(opts: DemoOptions) -> List[dict]:
     return rows
 
 
+def seed_summary(opts: DemoOptions) -> List[dict]:
+    """Per init, the final AP (%) of every finished fine-tuning seed, their
+    mean and sample standard deviation (None below two seeds)."""
+    rows = []
+    for init in opts.inits:
+        values = []
+        for seed in range(opts.finetune_seeds):
+            record = load_record(opts, f'evaluate_{run_key(init, seed)}')
+            if record.get('done'):
+                values.append(100 * record['metrics'][AP_KEYS[0]])
+        mean = sum(values) / len(values) if values else None
+        std = (math.sqrt(sum((v - mean)**2 for v in values) /
+                         (len(values) - 1)) if len(values) > 1 else None)
+        rows.append(dict(init=init, values=values, mean=mean, std=std))
+    return rows
+
+
+def seed_lines(opts: DemoOptions) -> List[str]:
+    """The report's fine-tuning-over-seeds section (only with several
+    seeds)."""
+    if opts.finetune_seeds < 2:
+        return []
+    rows = seed_summary(opts)
+    base = rows[0]
+    lines = ['## Fine-tuning over seeds', '']
+    last = opts.finetune_seeds - 1
+    lines.append(f'The same fine-tuning with seeds 0..{last}'
+                 ' (`randomness.seed`; 0 is the config\'s, the table above)'
+                 '; AP<sup>bb</sup> in %.')
+    lines.append('')
+    lines.append('| init | AP<sup>bb</sup> mean ± std (n) | per seed | '
+                 'Δ mean vs random |')
+    lines.append('|---|---|---|---|')
+    for row in rows:
+        if row['mean'] is None:
+            continue
+        n = len(row['values'])
+        spread = f' ± {row["std"]:.1f}' if row['std'] is not None else ''
+        delta = '—'
+        if row is not base and base['mean'] is not None:
+            diff = row['mean'] - base['mean']
+            delta = f'{diff:+.1f}'
+            if row['std'] is not None and base['std'] is not None:
+                noise = 2 * math.sqrt(row['std']**2 / n +
+                                      base['std']**2 / len(base['values']))
+                delta += (' (beyond noise)' if abs(diff) > noise else
+                          ' (within noise)')
+        name = 'random init' if row['init'] == RANDOM else row['init']
+        lines.append(f'| {name} | {row["mean"]:.1f}{spread} ({n}) | ' +
+                     ' / '.join(f'{v:.1f}' for v in row['values']) +
+                     f' | {delta} |')
+    lines.append('')
+    lines.append('A difference of means is "beyond noise" when it exceeds '
+                 'twice its standard error (the seeds\' standard deviations '
+                 'over √n, about 95 %).')
+    lines.append('')
+    return lines
+
+
 def collect_probes(opts: DemoOptions) -> List[dict]:
     """One row per init with a finished probe (random init first)."""
     rows = []
@@ -1064,9 +1229,10 @@ def probe_lines(opts: DemoOptions) -> List[str]:
             f'{_fmt(row.get("box_iou_refined"), 3)} | {delta} |')
     lines.append('')
     lines.append(
-        f'± is the binomial standard error on the {rows[0].get("num_val_boxes")}'
-        ' val boxes; a difference is "beyond noise" when it exceeds twice the '
-        'standard error of the difference (about 95 %).')
+        '± is the binomial standard error on the '
+        f'{rows[0].get("num_val_boxes")} val boxes; a difference is '
+        '"beyond noise" when it exceeds twice the standard error of the '
+        'difference (about 95 %).')
     lines.append('')
     return lines
 
@@ -1151,6 +1317,7 @@ def write_report(opts: DemoOptions) -> str:
                  'the pipeline runs end to end, not a ranking '
                  '(`tools/benchmarks/run_seeds.py` runs several seeds).')
     lines.append('')
+    lines += seed_lines(opts)
     lines += probe_lines(opts)
     lines.append('## Plots')
     lines.append('')
