@@ -10,6 +10,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 
 from mmalfm.registry import DATASETS
 from .proposals.hints import name_sample, tool_command
@@ -315,9 +316,12 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
                     'ProposalDataset: put the pipeline on ProposalDataset, '
                     'not on the wrapped `dataset` (proposals are attached '
                     'after the wrapped dataset yields an item)')
-            inner = DATASETS.build(
-                dict(inner, pipeline=[], serialize_data=False,
-                     lazy_init=False))
+            # our scope, whatever the caller's (an mmdet config naming
+            # `mmalfm.ProposalDataset`); a `_scope_` in `dataset` still wins
+            with DefaultScope.overwrite_default_scope('mmalfm'):
+                inner = DATASETS.build(
+                    dict(inner, pipeline=[], serialize_data=False,
+                         lazy_init=False))
         if isinstance(inner, BaseDataset) and not inner.serialize_data:
             inner.full_init()
             items = inner.data_list  # built here: no need to copy

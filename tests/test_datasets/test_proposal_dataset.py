@@ -546,3 +546,15 @@ def test_binary_file_names_the_file(root):
         ProposalDataset(serialize_data=False, dataset=_inner(root),
                         proposal_file=str(path))
     assert str(err.value).startswith(repr(str(path)))
+
+
+def test_builds_its_images_in_its_own_scope(root):
+    """Under another default scope (an mmdet config with
+    `type='mmalfm.ProposalDataset'`, or a process that ran one) the wrapped
+    `UnlabeledImageDataset` is still found."""
+    from mmengine.registry import DefaultScope
+    images = {rel: [[0, 0, 2, 2]] for rel in IMAGES}
+    path = _write(root, _new_format(images))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = ProposalDataset(dataset=_inner(root), proposal_file=path)
+    assert _paths(ds) == IMAGES
