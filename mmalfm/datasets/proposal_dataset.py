@@ -13,39 +13,20 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from mmalfm.registry import DATASETS
-from .proposals.hints import name_sample, tool_command
+from .proposals.boxes import clean_boxes, image_boxes, to_xyxy
+from .proposals.hints import fill_in_note, name_sample, tool_command
 from .proposals.io import read_proposal_file
+from .proposals.keys import norm_key as _norm_key
+from .proposals.keys import stem as _stem
+from .proposals.keys import unique_index as _unique_index
+from .proposals.store import ProposalStore, is_store
 from .seeding import SeededItemsMixin
 
 __all__ = ['ProposalDataset']
 
 _NO_BOXES = np.zeros((0, 4), np.float64)
-
-
-def _norm_key(path: str) -> str:
-    """Normalised relative path used to join images and proposals."""
-    path = path.replace('\\', '/')
-    while path.startswith('./'):
-        path = path[2:]
-    return path.lstrip('/')
-
-
-def _stem(path: str) -> str:
-    """SoCo's key: the basename up to its first dot
-    (``os.path.basename(path).split('.')[0]``)."""
-    return osp.basename(path).split('.')[0]
-
-
-def _unique_index(keys: Iterable[str], name_of) -> Dict[str, str]:
-    """``{name_of(key): key}`` without names that occur more than once."""
-    index: Dict[str, str] = {}
-    clashes = set()
-    for key in keys:
-        name = name_of(key)
-        if name in index:
-            clashes.add(name)
-        index[name] = key
-    return {k: v for k, v in index.items() if k not in clashes}
+#: Boxes read at a time when a store's boxes are checked at start-up.
+_SCAN_CHUNK = 1 << 20
 
 
 class _Joiner:
@@ -78,14 +59,18 @@ class _Joined:
     """Where each image of the list stands in the proposal file.
 
     Attributes:
-        boxes (list): Per image, its ``[n, 4]`` boxes as stored (``[0, 4]``
-            for an image listed as empty); None for a failed or missing one.
+        boxes (list): JSON file: per image, its ``[n, 4]`` boxes as stored
+            (``[0, 4]`` for an image listed as empty); None for a failed or
+            missing one.
         failed (dict): Image index -> why the tool could not read it.
         missing (list): Indices of the images the file does not know.
+        rows (np.ndarray, optional): Store: ``[N]`` int64 row of each image
+            in the store, ``-1`` for no boxes (empty, failed or missing).
     """
     boxes: List[Optional[np.ndarray]] = field(default_factory=list)
     failed: Dict[int, str] = field(default_factory=dict)
     missing: List[int] = field(default_factory=list)
+    rows: Optional[np.ndarray] = None
 
 
 def _join(record: dict, rels: List[str]) -> _Joined:
@@ -117,6 +102,42 @@ def _join(record: dict, rels: List[str]) -> _Joined:
     return joined
 
 
+def _join_store(store: ProposalStore, rels: List[str]) -> _Joined:
+    """:func:`_join` on a proposal store: binary searches over its sorted
+    key arrays (same matching rules, no dictionary of the store's keys).
+
+    Args:
+        store (ProposalStore): The store.
+        rels (list[str]): Image paths relative to the image prefix.
+
+    Returns:
+        _Joined: Store rows, failed and missing images, in ``rels`` order.
+    """
+    pos = store.lookup([_norm_key(r) for r in rels])  # no-op when normal
+    rows = np.full(len(rels), -1, np.int64)
+    found = pos >= 0
+    rows[found] = store.array('index_rows')[pos[found]]
+    failed = {_norm_key(k): r for k, r in store.failed.items()}
+    empty = {_norm_key(k) for k in store.empty}
+    joined = _Joined(rows=rows)
+    for i in np.flatnonzero(rows < 0).tolist():
+        key = store.index_key(pos[i]) if pos[i] >= 0 else None
+        if key in failed:
+            joined.failed[i] = failed[key]
+        elif key not in empty:
+            joined.missing.append(i)
+    return joined
+
+
+def _ragged_index(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``
+    without the loop (int64)."""
+    total = int(counts.sum())
+    first = np.cumsum(counts) - counts
+    return (np.repeat(starts, counts) + np.arange(total, dtype=np.int64) -
+            np.repeat(first, counts)).astype(np.int64)
+
+
 def _flat_xyxy(per_image: List[Optional[np.ndarray]],
                box_format: str) -> Tuple[np.ndarray, np.ndarray]:
     """All images' boxes as one ``[T, 4]`` float32 xyxy array.
@@ -134,9 +155,8 @@ def _flat_xyxy(per_image: List[Optional[np.ndarray]],
     lengths = np.array([len(b) for b in arrays], dtype=np.int64)
     arr = np.concatenate(arrays, axis=0).astype(np.float32) if arrays \
         else np.zeros((0, 4), np.float32)
-    if box_format == 'xywh':  # continuous corners: (x, y, x + w, y + h)
-        arr = np.concatenate([arr[:, :2], arr[:, :2] + arr[:, 2:]], axis=1)
-    return arr, lengths
+    # continuous corners: (x, y, x + w, y + h)
+    return to_xyxy(arr, box_format), lengths
 
 
 def _warn(msg: str) -> None:
@@ -168,7 +188,11 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
          "meta": {...}}                   # provenance (tool parameters)
 
     or SoCo's legacy file ``{"n01440764_10026": [[x, y, w, h], ...], ...}``
-    (xywh, **no** ``+1``: the box is ``(x, y, x + w, y + h)``). Images are
+    (xywh, **no** ``+1``: the box is ``(x, y, x + w, y + h)``), or a
+    **proposal store**: a folder with the same content as flat binary
+    arrays (:mod:`mmalfm.datasets.proposals.store`, written by the tools
+    for any output path not ending in ``.json``), for ImageNet-scale data;
+    an existing folder is read as a store, anything else as JSON. Images are
     joined by their path relative to the image prefix, falling back to the
     basename, then to SoCo's key, the basename up to its first dot
     (``basename(path).split('.')[0]``, what SoCo's loader looks up); a
@@ -214,16 +238,31 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
     Messages are logged on the main process only; errors are raised on
     every rank.
 
-    **Memory.** All boxes live in one flat float32 array ``[T, 4]`` with
-    ``int64`` offsets ``[N + 1]`` (``N`` images of the wrapped dataset,
-    skipped ones included with no box); the items only keep an index into
-    them, so MMEngine's serialised ``data_list`` stays small and forked
-    workers share the boxes.
+    **Memory.** JSON file: all boxes live in one flat float32 array
+    ``[T, 4]`` (:attr:`boxes`) with ``int64`` offsets ``[N + 1]``
+    (:attr:`offsets`; ``N`` images of the wrapped dataset, skipped ones
+    included with no box); the items only keep an index into them, so
+    MMEngine's serialised ``data_list`` stays small and forked workers
+    share the boxes. Parsing the JSON costs far more than the arrays (about
+    1 GB of peak memory per 5 M boxes, in every process that builds the
+    dataset).
+
+    Store: nothing is parsed. The join runs binary searches over the
+    store's sorted key arrays (memory-mapped during start-up, unmapped
+    after); the boxes are counted from per-image statistics (folder data
+    sets) or read in chunks (lists with image sizes, to clip). The dataset
+    then keeps two ``[N]`` arrays (store row, kept boxes) and reads an
+    item's boxes when it is fetched, with ``os.pread`` on descriptors opened
+    lazily in each process: a worker's memory does not grow with the items
+    it reads. Samples, counts, logs and errors are the same as with the
+    JSON file of the same content (``docs/benchmarks.md``: start-up and
+    memory at ImageNet scale).
 
     Args:
         dataset (dict | BaseDataset): The image dataset; its ``pipeline``
             must be empty.
-        proposal_file (str): The JSON file (joined with ``data_root``).
+        proposal_file (str): The JSON file or the store folder (joined with
+            ``data_root``).
         pipeline (list): The data pipeline.
         min_found (float): Smallest fraction of images that must be known
             to the file (with boxes, empty or failed). Defaults to 0.5.
@@ -281,6 +320,9 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         self.empty_fraction = 0.0
         self.boxes = np.zeros((0, 4), np.float32)
         self.offsets = np.zeros(1, np.int64)
+        self._store: Optional[ProposalStore] = None
+        self._rows: Optional[np.ndarray] = None
+        self._kept: Optional[np.ndarray] = None
         super().__init__(
             ann_file=proposal_file,
             data_root=data_root,
@@ -335,21 +377,35 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
     def load_data_list(self) -> List[dict]:
         """Join the wrapped dataset's items with the proposal file."""
         items, prefix, source = self._image_items()
-        record = read_proposal_file(self.proposal_file, self.backend_args)
-        rels = [self._relative(it['img_path'], prefix) for it in items]
-        joined = _join(record, rels)
-        box_format = record['box_format']
-        command = self._tool_command(source, prefix, record['meta'])
-        del record
-        self._check_found(joined, rels, source, command)
+        rels = self._relatives(items, prefix)
+        store = None
+        if is_store(self.proposal_file):
+            store = ProposalStore(self.proposal_file)
+            store.validate()
+            joined = _join_store(store, rels)
+            meta = store.meta
+        else:
+            record = read_proposal_file(self.proposal_file,
+                                        self.backend_args)
+            joined = _join(record, rels)
+            box_format, meta = record['box_format'], record['meta']
+            del record
+        command = self._tool_command(source, prefix, meta)
+        self._check_found(joined, rels, source, command, meta)
         self._check_failed(joined, rels, source, command)
-        boxes, stored = _flat_xyxy(joined.boxes, box_format)
-        owner = np.repeat(np.arange(len(items)), stored)
-        boxes, keep = self._clean(boxes, self._image_sizes(items)[owner])
-        lengths = np.bincount(owner[keep], minlength=len(items))
-        self.boxes = np.ascontiguousarray(boxes[keep])
-        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(
-            np.int64)
+        sizes = self._image_sizes(items)
+        if store is None:
+            boxes, stored = _flat_xyxy(joined.boxes, box_format)
+            owner = np.repeat(np.arange(len(items)), stored)
+            boxes, keep = self._clean(boxes, sizes[owner])
+            lengths = np.bincount(owner[keep], minlength=len(items))
+            self.boxes = np.ascontiguousarray(boxes[keep])
+            self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(
+                np.int64)
+        else:
+            stored, lengths = self._count_store(store, joined.rows, sizes)
+            store.close()  # unmapped; items are read with pread
+            self._store, self._rows, self._kept = store, joined.rows, lengths
         slots = self._kept_slots(len(items), joined)
         self._log_counts(joined, rels, source, command)
         self._check_empty(slots, stored, lengths, joined, rels, command)
@@ -361,12 +417,18 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         return data_list
 
     @staticmethod
-    def _relative(img_path: str, prefix: str) -> str:
-        """Image path relative to the image prefix (``/`` separators)."""
-        img_path, prefix = _norm_key(img_path), _norm_key(prefix or '')
-        if prefix and img_path.startswith(prefix.rstrip('/') + '/'):
-            return img_path[len(prefix.rstrip('/')) + 1:]
-        return img_path
+    def _relatives(items: List[dict], prefix: str) -> List[str]:
+        """Every item's image path relative to the image prefix (``/``
+        separators; the path itself when it is not under the prefix)."""
+        head = _norm_key(prefix or '').rstrip('/')
+        head = head + '/' if head else ''
+        cut = len(head)
+        rels = []
+        for it in items:
+            path = _norm_key(it['img_path'])
+            rels.append(path[cut:] if head and path.startswith(head) else
+                        path)
+        return rels
 
     def _tool_command(self, source: str, prefix: str, meta: dict) -> str:
         """The proposal tool's command line that remakes this file with
@@ -385,7 +447,7 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         return [i for i in range(num_items) if i not in joined.failed]
 
     def _check_found(self, joined: _Joined, rels: List[str], source: str,
-                     command: str) -> None:
+                     command: str, meta: Optional[dict] = None) -> None:
         """Refuse a file for another image set, or one missing images
         (``missing='error'``); count missing images."""
         total = len(rels)
@@ -407,10 +469,8 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
                 f'{self.num_missing} of the {total} images of {source!r}: '
                 f'{names}. They are not listed as "failed" or "empty" '
                 'either: the proposal tool never processed them. Fill them '
-                f'in by re-running `{command}`: it resumes from its shard '
-                f'folder {self.proposal_file + ".parts"!r} if that is still '
-                'there (only the images without a result are processed; '
-                'without it every image is processed again). Or set '
+                f'in by re-running `{command}`'
+                f'{fill_in_note(self.proposal_file, meta)}. Or set '
                 "missing='whole_image' on ProposalDataset to train those "
                 'images on the whole-image fallback box.')
 
@@ -464,14 +524,64 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
             tuple[np.ndarray, np.ndarray]: clipped boxes ``[T, 4]`` and the
             ``[T]`` keep mask (positive size, finite).
         """
-        clipped = np.clip(boxes, 0, np.tile(sizes, 2))
-        finite = np.isfinite(boxes).all(1)
-        keep = finite & (clipped[:, 2] > clipped[:, 0]) & \
-            (clipped[:, 3] > clipped[:, 1])
-        changed = (clipped != boxes).any(1)
+        clipped, keep, changed = clean_boxes(boxes, sizes)
         self.num_clipped += int((changed & keep).sum())
         self.num_dropped += int((~keep).sum())
         return clipped, keep
+
+    def _count_store(self, store: ProposalStore, rows: np.ndarray,
+                     sizes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Stored and kept boxes per item of a store; counts the clipped
+        and dropped ones.
+
+        Items without a known size use the store's per-image statistics
+        (clipping at 0 only); the others' boxes are read in chunks of
+        about ``_SCAN_CHUNK`` boxes, in store order, and cleaned like the
+        JSON path does.
+
+        Args:
+            store (ProposalStore): The store.
+            rows (np.ndarray): ``[N]`` store row per item (``-1``: none).
+            sizes (np.ndarray): ``[N, 2]`` float32 ``(W, H)``, inf where
+                unknown.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: ``[N]`` int64 stored and kept
+            boxes per item.
+        """
+        stored = np.zeros(len(rows), np.int64)
+        lengths = np.zeros(len(rows), np.int64)
+        has = np.flatnonzero(rows >= 0)
+        offsets = store.array('offsets')
+        starts = np.asarray(offsets[rows[has]], np.int64)
+        stored[has] = np.asarray(offsets[rows[has] + 1], np.int64) - starts
+        start_of = np.zeros(len(rows), np.int64)
+        start_of[has] = starts
+        unsized = ~np.isfinite(sizes[has]).any(1)
+        plain = has[unsized]
+        lengths[plain] = store.array('stats_kept')[rows[plain]]
+        self.num_clipped += int(
+            np.asarray(store.array('stats_clipped')[rows[plain]],
+                       np.int64).sum())
+        self.num_dropped += int((stored[plain] - lengths[plain]).sum())
+        sized = has[~unsized]
+        order = sized[np.argsort(rows[sized], kind='stable')]
+        bounds = np.concatenate([[0], np.cumsum(stored[order])])
+        boxes = store.array('boxes')
+        begin = 0
+        while begin < len(order):
+            end = int(np.searchsorted(bounds, bounds[begin] + _SCAN_CHUNK,
+                                      side='right')) - 1
+            end = min(max(end, begin + 1), len(order))
+            batch = order[begin:end]
+            counts = stored[batch]
+            flat = np.asarray(boxes[_ragged_index(start_of[batch], counts)])
+            owner = np.repeat(np.arange(len(batch)), counts)
+            _, keep = self._clean(to_xyxy(flat, store.box_format),
+                                  sizes[batch][owner])
+            lengths[batch] = np.bincount(owner[keep], minlength=len(batch))
+            begin = end
+        return stored, lengths
 
     def _log_counts(self, joined: _Joined, rels: List[str], source: str,
                     command: str) -> None:
@@ -558,13 +668,28 @@ class ProposalDataset(SeededItemsMixin, BaseDataset):
         """The ``idx``-th item with its ``proposals`` ``[P, 4]`` float32."""
         info = super().get_data_info(idx)
         slot = info.pop('proposal_slot')
-        start, end = self.offsets[slot], self.offsets[slot + 1]
-        info['proposals'] = self.boxes[start:end].copy()
+        if self._rows is None:
+            start, end = self.offsets[slot], self.offsets[slot + 1]
+            info['proposals'] = self.boxes[start:end].copy()
+        else:
+            info['proposals'] = self._store_boxes(int(self._rows[slot]), info)
         return info
+
+    def _store_boxes(self, row: int, info: dict) -> np.ndarray:
+        """An item's clean boxes read from the store (as the JSON path
+        computes them at start-up)."""
+        if row < 0:
+            return np.zeros((0, 4), np.float32)
+        return image_boxes(self._store.image_boxes(row),
+                           self._store.box_format,
+                           info.get('width') or np.inf,
+                           info.get('height') or np.inf)
 
     def num_proposals(self, idx: int) -> int:
         """Number of proposals of the ``idx``-th item (no copy)."""
         slot = super().get_data_info(idx)['proposal_slot']
+        if self._kept is not None:
+            return int(self._kept[slot])
         return int(self.offsets[slot + 1] - self.offsets[slot])
 
 

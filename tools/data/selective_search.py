@@ -7,7 +7,7 @@ Usage::
         [--img-prefix DIR] [--nproc N] [--max-side 0|S] \
         [--method skimage|opencv-fast|reference] \
         [--filter ratio3size0308post|none|ratio<r>size<lo><hi>[post]] \
-        [--shard-dir DIR] [--throughput]
+        [--shard-dir DIR] [--throughput] [--num-parts N --part I]
 
 * A folder is scanned recursively (sorted, as ``UnlabeledImageDataset``
   does); with a COCO json its ``images`` are used (``file_name`` relative to
@@ -22,9 +22,21 @@ Usage::
   ("skipped N done") and retries failed ones; the final ``OUT.json`` is
   assembled (atomically) from the shards at the end. A shard folder made with
   other parameters is refused.
+  Without the shard folder, the images already in an existing ``OUT``
+  made with the same parameters are reused: filling in a few missing
+  images computes only those.
 * Images whose proposals are all filtered out are kept with ``[]`` and
   listed under ``"empty"``; unreadable images are listed under ``"failed"``
   with the reason, and the run goes on.
+* ``OUT`` ending in ``.json`` is a JSON file; any other path a binary
+  proposal store (a folder, for ImageNet-scale data).
+* **Many machines**: ``--num-parts N --part I`` computes the ``I``-th of
+  ``N`` contiguous blocks of the image list into
+  ``OUT-without-.json.partIIIII-of-NNNNN.json`` (its own shard folder, so
+  each part resumes on its own); in a Slurm array job both default to the
+  array (``tools/data/slurm_selective_search.sh``).
+  ``tools/data/merge_proposals.py OUT`` checks the parts and writes ``OUT``,
+  identical to a single run's.
 
 ``--method skimage`` is the faithful recipe
 (:func:`mmalfm.datasets.proposals.selective_search`); ``reference`` is its
@@ -52,14 +64,18 @@ import numpy as np
 sys.path.insert(
     0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmalfm.datasets.proposals import (atomic_open, filter_post,  # noqa: E402
-                                       parse_strategy, save_proposals,
-                                       selective_search)
+from mmalfm.datasets.proposals import (IMG_EXTENSIONS,  # noqa: E402
+                                       PartError, atomic_open, filter_post,
+                                       open_writer, parse_strategy,
+                                       part_block, part_path, read_proposals,
+                                       resolve_part, selective_search,
+                                       sort_stages)
+from mmalfm.datasets.proposals import \
+    list_images as _list_images  # noqa: E402
+from mmalfm.datasets.proposals.hints import tool_command  # noqa: E402
 from mmalfm.datasets.proposals.selective_search import \
     _selective_search_reference  # noqa: E402
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
-                  '.tiff', '.webp')
 METHODS = ('skimage', 'opencv-fast', 'reference')
 SHARD_GLOB = 'part-*.jsonl'
 PARAMS_FILE = 'params.json'
@@ -131,7 +147,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--chunksize', type=int, default=0,
         help='images per task sent to a worker (0: automatic)')
+    parser.add_argument(
+        '--num-parts', type=int,
+        help='split the image list into N contiguous parts (machines) and '
+        'compute one of them (--part); default: SLURM_ARRAY_TASK_COUNT in a '
+        'Slurm array job, else no split. Merge with '
+        'tools/data/merge_proposals.py OUT')
+    parser.add_argument(
+        '--part', type=int,
+        help='the part to compute, 0 <= I < N; default: from the Slurm '
+        'array (SLURM_ARRAY_TASK_ID, minus SLURM_ARRAY_TASK_MIN when '
+        '--num-parts is not given)')
     args = parser.parse_args(argv)
+    try:
+        args.partition = resolve_part(args.num_parts, args.part)
+    except PartError as e:
+        parser.error(str(e))
     if args.nproc < 1:
         parser.error('--nproc must be >= 1')
     if args.max_side < 0:
@@ -157,49 +188,14 @@ def has_opencv_contrib() -> bool:
 # --------------------------------------------------------------------------
 # Image list
 # --------------------------------------------------------------------------
-def _posix(path: str) -> str:
-    return path.replace(os.sep, '/')
-
-
 def list_images(source: str,
                 img_prefix: Optional[str] = None) -> Tuple[str, List[str]]:
-    """The image prefix and the relative image paths to process.
-
-    Args:
-        source (str): Image folder (scanned recursively, sorted) or COCO
-            json (its ``images``, sorted by id).
-        img_prefix (str, optional): Folder the keys are relative to.
-
-    Returns:
-        tuple[str, list[str]]: Prefix and unique relative paths (``/``).
-    """
-    if osp.isdir(source):
-        prefix = img_prefix or source
-        root = osp.abspath(source)
-        if osp.relpath(root, osp.abspath(prefix)).startswith(os.pardir):
-            raise SystemExit(f'error: image folder {source!r} is not inside '
-                             f'--img-prefix {prefix!r}')
-        rels = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
-            rels += [
-                _posix(osp.relpath(osp.join(dirpath, name),
-                                   osp.abspath(prefix)))
-                for name in sorted(filenames)
-                if name.lower().endswith(IMG_EXTENSIONS)
-            ]
-        return prefix, rels
-    if source.endswith('.json') and osp.isfile(source):
-        with open(source) as f:
-            coco = json.load(f)
-        if not isinstance(coco, dict) or 'images' not in coco:
-            raise SystemExit(f'error: {source!r} is not a COCO-format file '
-                             '(no "images" list)')
-        images = sorted(coco['images'], key=lambda img: img.get('id', 0))
-        rels = list(dict.fromkeys(_posix(img['file_name'])
-                                  for img in images))
-        return img_prefix, rels
-    raise SystemExit(f'error: {source!r} is neither a folder nor a COCO json')
+    """:func:`mmalfm.datasets.proposals.list_images`, exiting with the
+    error message instead of raising."""
+    try:
+        return _list_images(source, img_prefix)
+    except ValueError as e:
+        raise SystemExit(f'error: {e}') from e
 
 
 # --------------------------------------------------------------------------
@@ -413,18 +409,14 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f'signal {signum}')
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Process the images, resuming from the shards; write ``args.out``.
-
-    Returns:
-        dict: Summary counts (``total``, ``skipped``, ``processed``,
-        ``with_proposals``, ``empty``, ``failed``).
-    """
-    prefix, rels = list_images(args.source, args.img_prefix)
-    if not rels:
-        raise SystemExit(f'error: no images found in {args.source!r} '
-                         f'(extensions: {", ".join(IMG_EXTENSIONS)})')
-    params = dict(
+def _params(args: argparse.Namespace) -> dict:
+    """The parameters the proposals depend on (``meta.params``)."""
+    if args.method == 'opencv-fast':
+        return dict(
+            implementation=args.method,
+            opencv_mode='fast',
+            max_side=args.max_side)
+    return dict(
         implementation=args.method,
         scale=args.scale,
         sigma=args.sigma,
@@ -432,26 +424,122 @@ def run(args: argparse.Namespace) -> dict:
         colour_hist=args.colour_hist,
         neighbours=args.neighbours,
         max_side=args.max_side)
-    if args.method == 'opencv-fast':
-        params = dict(
-            implementation=args.method,
-            opencv_mode='fast',
-            max_side=args.max_side)
-    shard_dir = args.shard_dir or args.out + '.parts'
+
+
+def _target(args: argparse.Namespace, rels: List[str],
+            params: dict) -> Tuple[str, str, List[str], Optional[dict]]:
+    """The file this run writes, its shard folder, its images and, for a
+    part, its ``meta.part`` block."""
+    if args.partition is None:
+        return (args.out, args.shard_dir or args.out + '.parts', rels,
+                None)
+    num_parts, index = args.partition
+    redo = tool_command(args.source, args.out, args.img_prefix,
+                        dict(params=params, filter=args.filter))
+    keys, block = part_block(rels, num_parts, index,
+                             f'{redo} --num-parts {num_parts} --part {{part}}')
+    out = part_path(args.out, index, num_parts)
+    shard_dir = (osp.join(args.shard_dir,
+                          osp.basename(out)[:-len('.json')])
+                 if args.shard_dir else out + '.parts')
+    print(f'part {index} of {num_parts}: images [{block["start"]}, '
+          f'{block["end"]}) of {len(rels)} -> {out}', flush=True)
+    return out, shard_dir, keys, block
+
+
+def seed_from_output(out: str, rels: List[str], params: dict,
+                     filter_: str) -> Tuple[Dict[str, dict], Optional[dict],
+                                            set]:
+    """Finished images of an existing output made with the same
+    parameters (when its shard folder is gone).
+
+    Args:
+        out (str): The file (or store) this run writes.
+        rels (list[str]): This run's images.
+        params (dict): This run's ``meta.params``.
+        filter_ (str): This run's ``--filter``.
+
+    Returns:
+        tuple: ``{rel: record}`` of the images with boxes or empty, the
+        file's ``filter_stages`` and the set of its processed images; or
+        ``({}, None, set())`` when the file cannot be reused (the reason is
+        printed).
+    """
+    if not osp.exists(out):
+        return {}, None, set()
+
+    def refuse(why: str):
+        print(f'not reusing the images of {out}: {why}', flush=True)
+        return {}, None, set()
+
+    try:
+        record = read_proposals(out)
+    except (ValueError, OSError) as e:
+        return refuse(f'unreadable ({e})')
+    meta = record['meta']
+    if (meta.get('method') != 'selective_search'
+            or meta.get('params') != params
+            or meta.get('filter') != filter_):
+        return refuse('it was made with other parameters')
+    if not record['integer'] or not isinstance(meta.get('filter_stages'),
+                                               dict):
+        return refuse('it was not written by this tool')
+    wanted = set(rels)
+    extra = [k for k in record['images'] if k not in wanted]
+    if extra:
+        return refuse(f'it holds {len(extra)} images that are not in the '
+                      f'list, e.g. {extra[0]!r}')
+    seeded = {}
+    for rel, boxes in record['images'].items():
+        seeded[rel] = dict(
+            path=rel,
+            status='ok' if len(boxes) else 'empty',
+            boxes=boxes.astype(np.int64).tolist(),
+            stage=None)
+    return seeded, dict(meta['filter_stages']), set(seeded)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Process the images, resuming from the shards (and reusing an
+    existing output); write the output file, store or part file.
+
+    Returns:
+        dict: Summary counts (``total``, ``skipped``, ``processed``,
+        ``with_proposals``, ``empty``, ``failed``, ``reused``).
+    """
+    if not hasattr(args, 'partition'):
+        args.partition = resolve_part(args.num_parts, args.part)
+    prefix, all_rels = list_images(args.source, args.img_prefix)
+    if not all_rels:
+        raise SystemExit(f'error: no images found in {args.source!r} '
+                         f'(extensions: {", ".join(IMG_EXTENSIONS)})')
+    params = _params(args)
+    out, shard_dir, rels, block = _target(args, all_rels, params)
+    args.effective_shard_dir = shard_dir
     store = ShardStore(
         shard_dir,
         dict(params, filter=args.filter, img_prefix=osp.abspath(prefix)))
     if store.bad_lines:
         print(f'warning: ignored {store.bad_lines} unreadable shard lines in '
               f'{shard_dir}', file=sys.stderr)
-    done = {
-        r
-        for r in rels
-        if store.records.get(r, {}).get('status') in ('ok', 'empty')
-    }
+    seeded, seeded_stages, from_output = seed_from_output(
+        out, rels, params, args.filter)
+
+    def record_of(rel: str) -> dict:
+        """The shard's record; the reused output's if it has none or only
+        a failure."""
+        rec = store.records.get(rel)
+        if rel in seeded and (rec is None or rec.get('status') == 'failed'):
+            return seeded[rel]
+        return rec or {}
+
+    reused = [r for r in seeded if record_of(r) is seeded[r]]
+
+    done = {r for r in rels if record_of(r).get('status') in ('ok', 'empty')}
     todo = [r for r in rels if r not in done]
+    note = f'; {len(reused)} reused from {out}' if reused else ''
     print(f'{len(rels)} images: skipped {len(done)} done, {len(todo)} to '
-          f'process (shards in {shard_dir})', flush=True)
+          f'process (shards in {shard_dir}{note})', flush=True)
 
     cfg = dict(params, filter=args.filter)
     processed = []
@@ -496,16 +584,21 @@ def run(args: argparse.Namespace) -> dict:
             sys.stdout.write('\n')
     wall = time.perf_counter() - start
 
-    images, empty, failed, stages = {}, [], {}, {}
+    images, empty, failed = {}, [], {}
+    # the stages of the reused output's images are its counts (the same
+    # parameters give the same results); the others count their own
+    stages = dict(seeded_stages or {})
     for rel in rels:
-        rec = store.records[rel]
+        rec = record_of(rel)
         if rec['status'] == 'failed':
             failed[rel] = rec['error']
             continue
         images[rel] = rec['boxes']
         if not rec['boxes']:
             empty.append(rel)
-        stages[rec['stage']] = stages.get(rec['stage'], 0) + 1
+        if rel not in from_output:
+            stages[rec['stage']] = stages.get(rec['stage'], 0) + 1
+    stages = sort_stages(stages)
     meta = dict(
         method='selective_search',
         params=params,
@@ -518,7 +611,12 @@ def run(args: argparse.Namespace) -> dict:
         loader=('LoadImageWithCheck' if _make_loader() is not None else
                 'cv2.imdecode'),
         versions=_versions())
-    save_proposals(args.out, images, empty=empty, failed=failed, meta=meta)
+    if block is not None:
+        meta['part'] = block
+    with open_writer(out, 'xywh') as writer:
+        for rel, boxes in images.items():
+            writer.add(rel, np.asarray(boxes, np.int64).reshape(-1, 4))
+        writer.close(empty, failed, meta)
 
     summary = dict(
         total=len(rels),
@@ -526,16 +624,21 @@ def run(args: argparse.Namespace) -> dict:
         processed=len(processed),
         with_proposals=len(images) - len(empty),
         empty=len(empty),
-        failed=len(failed))
-    print(f'wrote {args.out}: {summary["with_proposals"]} images with '
+        failed=len(failed),
+        reused=len(reused))
+    print(f'wrote {out}: {summary["with_proposals"]} images with '
           f'proposals, {len(empty)} with zero proposals (kept under '
           f'"empty"; the dataset falls back to the whole image), '
           f'{len(failed)} failed (under "failed"); filter stages {stages}')
+    if block is not None:
+        print(f'part {block["index"]} of {block["num_parts"]} done; when '
+              'every part is, merge them: python '
+              f'tools/data/merge_proposals.py {args.out}')
     for rel, err in list(failed.items())[:20]:
         print(f'  failed: {rel}: {err}', file=sys.stderr)
     if len(failed) > 20:
         print(f'  ... and {len(failed) - 20} more (see "failed" in '
-              f'{args.out})', file=sys.stderr)
+              f'{out})', file=sys.stderr)
     if args.throughput:
         ok = [r for r in processed if r['status'] != 'failed']
         busy = sum(r['time'] for r in ok)
@@ -556,9 +659,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         run(args)
     except KeyboardInterrupt as e:
+        shards = getattr(args, 'effective_shard_dir', None) or (
+            args.shard_dir or args.out + '.parts')
         print(f'\ninterrupted ({e or "Ctrl-C"}): finished images are saved in '
-              f'{args.shard_dir or args.out + ".parts"}; run the same command '
-              'again to resume.', file=sys.stderr)
+              f'{shards}; run the same command again to resume.',
+              file=sys.stderr)
         return 130
     return 0
 

@@ -100,7 +100,7 @@ TRAIN_ANN = 'annotations/instances_train2017.json'
 VAL_ANN = 'annotations/instances_val2017.json'
 PROPOSALS = 'proposals/ss_train2017.json'
 #: ``--proposals detector``: the demo detector's boxes (what the
-#: ``*_demo_detector-proposals.py`` configs read), score >= 0.05.
+#: ``*_detector-proposals_demo.py`` configs read), score >= 0.05.
 DETECTOR_PROPOSALS = 'proposals/det_train2017.json'
 DETECTOR_SCORE_THR = 0.05
 #: Threads of every tool the demo runs; with the kernels' ISA pinned too
@@ -909,7 +909,7 @@ def stage_proposals(opts: DemoOptions) -> dict:
 
 def proposal_options(opts: DemoOptions, method: str) -> List[str]:
     """``--cfg-options`` pointing SoCo/ALFM at the detector's boxes (what
-    their ``*_demo_detector-proposals.py`` configs change)."""
+    their ``*_detector-proposals_demo.py`` configs change)."""
     if opts.proposals != 'detector' or method not in NEEDS_PROPOSALS:
         return []
     return [f'train_dataloader.dataset.proposal_file={DETECTOR_PROPOSALS}']

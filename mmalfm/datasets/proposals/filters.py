@@ -19,14 +19,18 @@ inclusive and use the same float64 arithmetic as the released Python code
 Every function keeps the order (and duplicates) of its input.
 """
 import re
-from typing import Tuple, Union
+from typing import Mapping, Tuple, Union
 
 import numpy as np
 
 __all__ = [
     'MIN_SIZE', 'filter_min_size', 'filter_ratio', 'filter_ratio_size',
-    'filter_post', 'parse_strategy'
+    'filter_post', 'parse_strategy', 'STAGES', 'sort_stages'
 ]
+
+#: :func:`filter_post`'s stages, in the order a file's ``filter_stages``
+#: counts are written.
+STAGES = ('none', 'ratio_size', 'ratio', 'min_size', 'empty')
 
 #: Minimal proposal width and height in SoCo's filters.
 MIN_SIZE = 32
@@ -177,3 +181,19 @@ def filter_post(boxes,
         if len(kept) == 0:
             stage = 'empty'
     return (kept, stage) if return_stage else kept
+
+
+def sort_stages(counts: Mapping[str, int]) -> dict:
+    """Stage counts in the fixed order of :data:`STAGES` (others after,
+    sorted), so that a file's ``filter_stages`` does not depend on the
+    order in which images were processed, resumed or merged.
+
+    Args:
+        counts (Mapping[str, int]): Stage -> number of images.
+
+    Returns:
+        dict: The same counts, ordered.
+    """
+    order = {stage: i for i, stage in enumerate(STAGES)}
+    return {k: counts[k] for k in sorted(
+        counts, key=lambda k: (order.get(k, len(STAGES)), k))}

@@ -7,15 +7,27 @@ Re-running that exact call resumes: the tool reuses the finished images of
 its shard folder ``OUT.json.parts`` (kept after the run), processes only
 the images without a result, retries the failed ones and rewrites
 ``OUT.json``. Other parameters would be refused by the shard folder, which
-is why the flags come from ``meta``.
+is why the flags come from ``meta``. Even without the shard folder the
+tool reuses the images already in ``OUT`` (same parameters) and computes
+only the others.
+
+A file of detector boxes (``meta.method == 'detector'``) gets the
+``tools/data/detector_proposals.py`` call instead (config, checkpoint,
+score threshold and box limit from ``meta``); it runs the detector over
+every image again.
 """
 import shlex
 from typing import Iterable, Mapping, Optional, Sequence
 
-__all__ = ['TOOL', 'TOOL_DEFAULTS', 'tool_command', 'name_sample']
+__all__ = [
+    'TOOL', 'DETECTOR_TOOL', 'TOOL_DEFAULTS', 'tool_command', 'fill_in_note',
+    'name_sample'
+]
 
 #: The proposal tool, relative to the repository root.
 TOOL = 'tools/data/selective_search.py'
+#: The detector-proposal tool.
+DETECTOR_TOOL = 'tools/data/detector_proposals.py'
 
 #: The tool's defaults: ``meta`` key (``params.<key>`` or ``filter``) ->
 #: ``(flag, default)``. Only values that differ get a flag.
@@ -67,14 +79,45 @@ def tool_command(source: str,
             become flags, so that the call matches the file's shard folder.
 
     Returns:
-        str: ``python tools/data/selective_search.py SOURCE OUT [...]``,
-        shell-quoted.
+        str: ``python tools/data/selective_search.py SOURCE OUT [...]``
+        (``detector_proposals.py CONFIG CHECKPOINT SOURCE OUT [...]`` for
+        detector boxes), shell-quoted.
     """
-    args = ['python', TOOL, source, out]
+    meta = meta or {}
+    detector = meta.get('method') == 'detector'
+    if detector:
+        args = ['python', DETECTOR_TOOL, str(meta.get('config', 'CONFIG')),
+                str(meta.get('checkpoint', 'CHECKPOINT')), source, out]
+    else:
+        args = ['python', TOOL, source, out]
     if img_prefix and img_prefix.rstrip('/') != source.rstrip('/'):
         args += ['--img-prefix', img_prefix]
-    args += _recorded_flags(meta)
+    if detector:
+        for key, flag in (('score_thr', '--score-thr'),
+                          ('max_per_img', '--max-per-img')):
+            if meta.get(key) is not None:
+                args += [flag, str(meta[key])]
+    else:
+        args += _recorded_flags(meta)
     return ' '.join(shlex.quote(a) for a in args)
+
+
+def fill_in_note(out: str, meta: Optional[Mapping] = None) -> str:
+    """What re-running the suggested command does, for the error about
+    missing images (appended to "re-running `COMMAND`").
+
+    Args:
+        out (str): The proposal file or store.
+        meta (Mapping, optional): Its ``meta``.
+
+    Returns:
+        str: The note, starting with ``': '`` or ``' ('``.
+    """
+    if (meta or {}).get('method') == 'detector':
+        return ' (it runs the detector over every image again)'
+    return (f': it resumes from its shard folder {out + ".parts"!r} if that '
+            'is still there, and reuses the images already in the file '
+            'either way (only the images without a result are processed)')
 
 
 def name_sample(names: Sequence[str],

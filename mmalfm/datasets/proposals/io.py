@@ -20,6 +20,12 @@ The file is one JSON object::
   are not in ``images``. ``ProposalDataset`` treats ``failed`` and ``empty``
   images as known to the file, never as missing (see its docstring).
 
+The same content can be held by a binary proposal store (a folder, see
+:mod:`.store`); :mod:`.files` reads and writes either by path.
+:class:`JSONProposalWriter` writes a file image by image (what
+:func:`save_proposals` uses), so that merging parts needs the memory of one
+part only.
+
 :func:`load_proposals` also reads SoCo's released files, a bare
 ``{"<image basename without extension>": [[x, y, w, h], ...]}``; those keys
 are basenames, not relative paths.
@@ -35,14 +41,16 @@ import json
 import os
 import os.path as osp
 import uuid
-from typing import Dict, IO, Iterable, Iterator, List, Mapping, Optional
+from typing import (IO, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Tuple)
 
 import mmengine
 import numpy as np
 
 __all__ = [
     'FORMAT', 'VERSION', 'atomic_open', 'save_proposals',
-    'read_proposal_file', 'load_proposals', 'xywh_to_xyxy'
+    'JSONProposalWriter', 'read_proposal_file', 'load_proposals',
+    'xywh_to_xyxy'
 ]
 
 FORMAT = 'mmalfm-proposals'
@@ -90,38 +98,133 @@ def _box_list(key: str, boxes) -> list:
     return arr.astype(np.float64).tolist()
 
 
+def _dumps(value) -> str:
+    """Compact JSON text, as ``json.dump(..., separators=(',', ':'))``."""
+    return json.dumps(value, separators=(',', ':'))
+
+
+class JSONProposalWriter:
+    """Write a proposal file image by image, atomically.
+
+    The text is byte for byte what ``json.dump`` of the whole object with
+    compact separators gives (the canonical form of a proposal file), but
+    only ``empty`` and ``failed`` are kept in memory: the boxes go to the
+    file as they come. Nothing appears at ``path`` until :meth:`close`; an
+    exception inside a ``with`` block removes the temporary file.
+
+    Args:
+        path (str): Output ``.json`` path.
+        box_format (str): ``'xywh'`` (default, our tools' selective-search
+            boxes) or ``'xyxy'`` (detector boxes).
+
+    Example:
+        >>> with JSONProposalWriter('props.json') as writer:
+        ...     writer.add('a.jpg', [[0, 0, 10, 10]])
+        ...     writer.close(meta=dict(method='selective_search'))
+    """
+
+    def __init__(self, path: str, box_format: str = 'xywh') -> None:
+        if box_format not in _BOX_LAYOUT:
+            raise ValueError(f'box_format must be "xywh" or "xyxy", got '
+                             f'{box_format!r}')
+        self.path = path
+        self.box_format = box_format
+        self.num_images = 0
+        self._no_boxes: List[str] = []
+        self._ctx = atomic_open(path)
+        self._file = self._ctx.__enter__()
+        self._file.write(
+            f'{{"format":{_dumps(FORMAT)},"version":{_dumps(VERSION)},'
+            f'"box_format":{_dumps(box_format)},"images":{{')
+
+    def add(self, key: str, boxes) -> None:
+        """Append one image.
+
+        Args:
+            key (str): Image path relative to the image prefix.
+            boxes (array-like): ``[N, 4]`` boxes in ``box_format`` (``[]``
+                for none); integer arrays are written as integers.
+        """
+        values = _box_list(key, boxes)
+        sep = ',' if self.num_images else ''
+        self._file.write(f'{sep}{_dumps(str(key))}:{_dumps(values)}')
+        self.num_images += 1
+        if not values:
+            self._no_boxes.append(str(key))
+
+    def close(self,
+              empty: Optional[Iterable[str]] = None,
+              failed: Optional[Mapping[str, str]] = None,
+              meta: Optional[dict] = None) -> None:
+        """Write the lists and ``meta``; move the file into place.
+
+        Args:
+            empty (Iterable[str], optional): Images with no proposal.
+                Defaults to the added images with no box, in order.
+            failed (Mapping[str, str], optional): Unreadable images ->
+                error.
+            meta (dict, optional): Provenance (JSON-serialisable).
+        """
+        if self._ctx is None:
+            return
+        empty = self._no_boxes if empty is None else list(empty)
+        # the small values through json.dump, the boxes above through dumps
+        # (one string per image)
+        for name, value in (('empty', list(empty)),
+                            ('failed', dict(failed or {})),
+                            ('meta', dict(meta or {}))):
+            self._file.write(f'{"}" if name == "empty" else ""},"{name}":')
+            json.dump(value, self._file, separators=(',', ':'))
+        self._file.write('}')
+        ctx, self._ctx = self._ctx, None
+        ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Remove the temporary file; ``path`` is left as it was."""
+        if self._ctx is None:
+            return
+        ctx, self._ctx = self._ctx, None
+        ctx.__exit__(_Aborted, _Aborted(), None)
+
+    def __enter__(self) -> 'JSONProposalWriter':
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+class _Aborted(Exception):
+    """Thrown into :func:`atomic_open` to drop its temporary file."""
+
+
 def save_proposals(path: str,
                    images: Mapping[str, Iterable],
                    *,
                    empty: Optional[Iterable[str]] = None,
                    failed: Optional[Mapping[str, str]] = None,
-                   meta: Optional[dict] = None) -> None:
+                   meta: Optional[dict] = None,
+                   box_format: str = 'xywh') -> None:
     """Write a proposal file atomically (temporary file + ``os.replace``).
 
     Args:
         path (str): Output ``.json`` path.
         images (Mapping[str, array-like]): Relative image path -> ``[N, 4]``
-            xywh boxes (``[]`` for none), in the order to store.
+            boxes (``[]`` for none), in the order to store; integer arrays
+            are written as integers.
         empty (Iterable[str], optional): Images with no proposal. Defaults
             to the keys of ``images`` with no box.
         failed (Mapping[str, str], optional): Unreadable images -> error.
         meta (dict, optional): ``method``, ``params``, ``filter`` and any
             other provenance (JSON-serialisable).
+        box_format (str): ``'xywh'`` (default) or ``'xyxy'``.
     """
-    boxes = {str(k): _box_list(k, v) for k, v in images.items()}
-    if empty is None:
-        empty = [k for k, v in boxes.items() if not v]
-    obj = {
-        'format': FORMAT,
-        'version': VERSION,
-        'box_format': 'xywh',
-        'images': boxes,
-        'empty': list(empty),
-        'failed': dict(failed or {}),
-        'meta': dict(meta or {}),
-    }
-    with atomic_open(path) as f:
-        json.dump(obj, f, separators=(',', ':'))
+    with JSONProposalWriter(path, box_format) as writer:
+        for key, boxes in images.items():
+            writer.add(key, boxes)
+        writer.close(empty=empty, failed=failed, meta=meta)
 
 
 _BOX_LAYOUT = {'xywh': '[x, y, w, h]', 'xyxy': '[x1, y1, x2, y2]'}
@@ -151,6 +254,13 @@ def _first_bad_box(boxes) -> str:
 
 def _check_boxes(path: str, key: str, boxes,
                  box_format: str = 'xywh') -> np.ndarray:
+    """One image's stored boxes as a float64 ``[N, 4]`` array (see
+    :func:`_checked_boxes`)."""
+    return _checked_boxes(path, key, boxes, box_format)[0]
+
+
+def _checked_boxes(path: str, key: str, boxes,
+                   box_format: str = 'xywh') -> Tuple[np.ndarray, bool]:
     """One image's stored boxes as a float64 ``[N, 4]`` array.
 
     Args:
@@ -161,8 +271,9 @@ def _check_boxes(path: str, key: str, boxes,
         box_format (str): ``'xywh'`` or ``'xyxy'`` (for the message).
 
     Returns:
-        np.ndarray: ``[N, 4]`` float64 boxes as stored (``[0, 4]`` for
-        ``[]``).
+        tuple[np.ndarray, bool]: ``[N, 4]`` float64 boxes as stored
+        (``[0, 4]`` for ``[]``) and whether every value is a JSON integer
+        (True for ``[]``).
 
     Raises:
         ValueError: Naming the file, the image and the first bad box when
@@ -175,13 +286,13 @@ def _check_boxes(path: str, key: str, boxes,
     except ValueError:  # ragged
         arr = None
     if arr is not None and arr.shape == (0, ):
-        return np.zeros((0, 4), np.float64)
+        return np.zeros((0, 4), np.float64), True
     if (arr is None or arr.ndim != 2 or arr.shape[1:] != (4, )
             or arr.dtype.kind not in 'iuf'):
         raise ValueError(
             f'{path!r}: expected a list of {_BOX_LAYOUT[box_format]} boxes '
             f'of 4 numbers for image {key!r}; {_first_bad_box(boxes)}')
-    return arr.astype(np.float64)
+    return arr.astype(np.float64), arr.dtype.kind in 'iu'
 
 
 def _load_json(path: str, backend_args: Optional[dict]):
@@ -247,11 +358,12 @@ def read_proposal_file(path: str,
 
     Returns:
         dict: ``images`` (key -> ``[N, 4]`` float64 array as stored),
-        ``box_format`` (``'xywh'``, or ``'xyxy'`` for files written so by
-        other tools), ``empty`` (list), ``failed`` (dict key -> reason),
-        ``meta`` (dict) and ``legacy`` (bool, True for SoCo's
-        ``{basename: boxes}`` file, whose keys are image basenames without
-        extension).
+        ``box_format`` (``'xywh'``, or ``'xyxy'`` for detector boxes and
+        files written so by other tools), ``empty`` (list), ``failed``
+        (dict key -> reason), ``meta`` (dict), ``legacy`` (bool, True for
+        SoCo's ``{basename: boxes}`` file, whose keys are image basenames
+        without extension) and ``integer`` (bool, every box value is a
+        JSON integer: the file is written back with integers).
     """
     obj = _load_json(path, backend_args)
     if not isinstance(obj, dict):
@@ -279,14 +391,26 @@ def _read_ours(path: str, obj: dict) -> dict:
     if not isinstance(images, dict):
         raise ValueError(f'{path!r}: "images" must map image paths to '
                          'box lists')
+    boxes, integer = _checked_images(path, images, box_format)
     return dict(
-        images={k: _check_boxes(path, k, v, box_format)
-                for k, v in images.items()},
+        images=boxes,
         box_format=box_format,
         empty=list(_check_keys_list(path, 'empty', obj.get('empty', []))),
         failed=_check_failed(path, obj.get('failed', {})),
         meta=dict(_check_meta(path, obj.get('meta', {}))),
-        legacy=False)
+        legacy=False,
+        integer=integer)
+
+
+def _checked_images(path: str, images: dict,
+                    box_format: str) -> Tuple[Dict[str, np.ndarray], bool]:
+    """Every image's checked boxes, and whether all values are JSON
+    integers."""
+    boxes, integer = {}, True
+    for key, value in images.items():
+        boxes[key], is_int = _checked_boxes(path, key, value, box_format)
+        integer = integer and is_int
+    return boxes, integer
 
 
 def _read_legacy(path: str, obj: dict) -> dict:
@@ -297,14 +421,15 @@ def _read_legacy(path: str, obj: dict) -> dict:
                 f'{path!r} is neither an {FORMAT} file (no "format" key) nor '
                 f'a SoCo proposal file ({{basename: [[x, y, w, h], ...]}}): '
                 f'the value of {key!r} is a {type(value).__name__}')
-    images = {k: _check_boxes(path, k, v) for k, v in obj.items()}
+    images, integer = _checked_images(path, obj, 'xywh')
     return dict(
         images=images,
         box_format='xywh',
         empty=[k for k, v in images.items() if len(v) == 0],
         failed={},
         meta=dict(method='selective_search', source='soco-legacy'),
-        legacy=True)
+        legacy=True,
+        integer=integer)
 
 
 def xywh_to_xyxy(boxes) -> np.ndarray:
