@@ -47,6 +47,8 @@ from typing import (IO, Dict, Iterable, Iterator, List, Mapping, Optional,
 import mmengine
 import numpy as np
 
+from .writer import AtomicWriter
+
 __all__ = [
     'FORMAT', 'VERSION', 'atomic_open', 'save_proposals',
     'JSONProposalWriter', 'read_proposal_file', 'load_proposals',
@@ -103,7 +105,7 @@ def _dumps(value) -> str:
     return json.dumps(value, separators=(',', ':'))
 
 
-class JSONProposalWriter:
+class JSONProposalWriter(AtomicWriter):
     """Write a proposal file image by image, atomically.
 
     The text is byte for byte what ``json.dump`` of the whole object with
@@ -185,15 +187,6 @@ class JSONProposalWriter:
             return
         ctx, self._ctx = self._ctx, None
         ctx.__exit__(_Aborted, _Aborted(), None)
-
-    def __enter__(self) -> 'JSONProposalWriter':
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
 
 class _Aborted(Exception):

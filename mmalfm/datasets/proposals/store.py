@@ -53,6 +53,7 @@ import numpy as np
 
 from .boxes import BOX_FORMATS, clean_boxes, to_xyxy
 from .keys import norm_key, stem, unique_index
+from .writer import AtomicWriter
 
 __all__ = [
     'STORE_FORMAT', 'STORE_VERSION', 'ProposalStore', 'ProposalStoreWriter',
@@ -401,7 +402,7 @@ class ProposalStore:
             integer=self.integer)
 
 
-class ProposalStoreWriter:
+class ProposalStoreWriter(AtomicWriter):
     """Write a proposal store image by image (boxes streamed to disk).
 
     Keys and per-image counts are kept in memory (about 100 bytes per
@@ -587,15 +588,6 @@ class ProposalStoreWriter:
             self._open = False
             self._boxes.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __enter__(self) -> 'ProposalStoreWriter':
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
 
 def _index_arrays(keys: Sequence[str],
