@@ -92,6 +92,7 @@ __all__ = [
     'DEMO_DETECTOR', 'RegionProbeError', 'RegionSet', 'RegionFeatures',
     'RegionProbe', 'region_probe', 'standardize', 'ridge_fit',
     'ridge_predict', 'linear_probe', 'knn_classify', 'box_probe',
+    'cross_validate', 'paired_difference',
     'classification_metrics', 'feature_fingerprint', 'jitter_boxes',
     'format_results'
 ]
@@ -514,6 +515,87 @@ def knn_classify(train_x: Tensor, train_y: Tensor, query_x: Tensor, k: int,
     return torch.from_numpy(out)
 
 
+def cross_validate(feats: Tensor, labels: Tensor, groups: Tensor, folds: int,
+                   num_classes: int, ridge: float, k: int
+                   ) -> Tuple[Tensor, Tensor]:
+    """Group K-fold predictions of the linear and the kNN probe.
+
+    The groups (images) are sorted and dealt to the folds in turn (group
+    ``i`` in sorted order goes to fold ``i % folds``), so all boxes of an
+    image share a fold. Each fold's boxes are predicted by probes fitted on
+    the other folds, standardisation included. With every box predicted
+    once, the accuracy rests on all boxes instead of one val split
+    (a smaller standard error), and two checkpoints can be compared box by
+    box (:func:`paired_difference`).
+
+    Args:
+        feats (Tensor): ``(N, D)`` features.
+        labels (Tensor): ``(N, )`` int64 classes.
+        groups (Tensor): ``(N, )`` int64 group (image) of each box.
+        folds (int): Number of folds ``>= 2``.
+        num_classes (int): Number of classes.
+        ridge (float): See :func:`ridge_fit`.
+        k (int): kNN neighbours.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N, )`` int64 linear and kNN predictions,
+        in the input order.
+
+    Raises:
+        RegionProbeError: Fewer groups than folds.
+    """
+    uniq = torch.unique(groups)  # sorted
+    if len(uniq) < folds:
+        raise RegionProbeError(
+            f'{len(uniq)} images for {folds} cross-validation folds: use '
+            'fewer folds (or folds=0)')
+    fold = (torch.arange(len(uniq)) % folds)[torch.searchsorted(uniq, groups)]
+    linear = torch.empty_like(labels)
+    knn = torch.empty_like(labels)
+    for f in range(folds):
+        test = fold == f
+        tx, vx = standardize(feats[~test], feats[test], drop_constant=True)
+        linear[test] = linear_probe(tx, labels[~test], vx, num_classes, ridge)
+        knn[test] = knn_classify(tx, labels[~test], vx, k, num_classes)
+    return linear, knn
+
+
+def paired_difference(correct_a: str, correct_b: str) -> Tuple[float, float]:
+    """Accuracy difference of two probes on the same boxes, with its SE.
+
+    The paired standard error ``std(a_i - b_i) / sqrt(n)`` (population
+    std) of the per-box correctness difference: boxes both probes get right
+    (or wrong) add no noise, so it is much smaller than the unpaired
+    ``sqrt(SE_a^2 + SE_b^2)`` when the two checkpoints agree on most boxes.
+
+    Args:
+        correct_a (str): ``'0'``/``'1'`` per box (the ``cv_linear_correct``
+            or ``cv_knn_correct`` of a result).
+        correct_b (str): The same boxes for the other checkpoint.
+
+    Returns:
+        tuple[float, float]: ``(mean(a - b), SE)`` in percentage points.
+
+    Raises:
+        RegionProbeError: The strings differ in length (other boxes).
+    """
+    if len(correct_a) != len(correct_b) or not correct_a:
+        raise RegionProbeError(
+            f'paired comparison needs the same boxes: {len(correct_a)} vs '
+            f'{len(correct_b)} predictions (probe both with the same data, '
+            'folds and max_images)')
+    a = np.frombuffer(correct_a.encode(), np.uint8) - ord('0')
+    b = np.frombuffer(correct_b.encode(), np.uint8) - ord('0')
+    diff = a.astype(np.float64) - b
+    return (100.0 * float(diff.mean()),
+            100.0 * float(diff.std()) / math.sqrt(len(diff)))
+
+
+def _correct_string(pred: Tensor, labels: Tensor) -> str:
+    """``'1'`` where ``pred == labels``, else ``'0'``, one char per box."""
+    return ''.join('1' if c else '0' for c in (pred == labels).tolist())
+
+
 def box_probe(train: RegionSet, val: RegionSet, bbox_coder, ridge: float
               ) -> Dict[str, float]:
     """Linear box refinement: jittered-box features -> deltas to the GT.
@@ -582,6 +664,14 @@ class RegionProbe:
         pool (str): ``'flatten'`` (``C * 49`` values per box) or ``'avg'``
             (mean over the 7x7 bins, ``C`` values). Defaults to
             ``'flatten'``.
+        levels (str): ``'assigned'``: each box pooled at the level the RoI
+            extractor assigns (what the box head sees); ``'all'``: pooled
+            at every level, the vectors concatenated (deep features of
+            small boxes too). Defaults to ``'assigned'``.
+        folds (int): Image-grouped cross-validation over the train and val
+            boxes together (``cv_*`` results; every box predicted once by
+            a probe fitted without its image); 0 turns it off. Defaults
+            to 5.
         image_scale (tuple[int, int], optional): ``(long, short)`` scale of
             the ``Resize`` of the test pipeline; defaults to the config's.
         max_images (int, optional): Read at most this many images per split
@@ -606,6 +696,8 @@ class RegionProbe:
                  val_ann_file: Optional[str] = None,
                  features: str = 'auto',
                  pool: str = 'flatten',
+                 levels: str = 'assigned',
+                 folds: int = 5,
                  image_scale: Optional[Sequence[int]] = None,
                  max_images: Optional[int] = None,
                  k: int = 20,
@@ -623,6 +715,12 @@ class RegionProbe:
         if pool not in ('flatten', 'avg'):
             raise RegionProbeError(
                 f"pool must be 'flatten' or 'avg', got {pool!r}")
+        if levels not in ('assigned', 'all'):
+            raise RegionProbeError(
+                f"levels must be 'assigned' or 'all', got {levels!r}")
+        if folds == 1 or folds < 0:
+            raise RegionProbeError(
+                f'folds must be 0 (off) or at least 2, got {folds}')
         if k < 1 or ridge < 0 or box_jitters < 1 or num_threads < 1:
             raise RegionProbeError(
                 'need k >= 1, ridge >= 0, box_jitters >= 1, num_threads >= 1')
@@ -634,6 +732,8 @@ class RegionProbe:
         self.val_ann_file = val_ann_file
         self.features = features
         self.pool = pool
+        self.levels = levels
+        self.folds = int(folds)
         self.image_scale = tuple(image_scale) if image_scale else None
         self.max_images = max_images
         self.k = int(k)
@@ -813,9 +913,11 @@ class RegionProbe:
                 or ``'backbone'`` (block layout over the levels).
 
         Returns:
-            tuple[Tensor, Tensor]: ``(N, D)`` features (``D = C * 49`` or
-            ``C`` for ``pool='avg'``; the sum over the levels for the
-            backbone) and ``(N, )`` levels.
+            tuple[Tensor, Tensor]: ``(N, D)`` features and ``(N, )``
+            assigned levels. Per level ``D_l = C_l * 49`` (``C_l`` for
+            ``pool='avg'``); ``D = C`` for ``'fpn'`` and the sum of the
+            ``D_l`` for ``'backbone'`` (block layout) or ``levels='all'``
+            (every level concatenated).
         """
         rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
         levels = extractor.map_roi_levels(rois, len(feats))
@@ -825,6 +927,11 @@ class RegionProbe:
                 return roi_feats.mean((2, 3))
             return roi_feats.flatten(1)
 
+        if self.levels == 'all':
+            return torch.cat([
+                vector(layer(feat, rois))
+                for layer, feat in zip(extractor.roi_layers, feats)
+            ], 1), levels
         if features == 'fpn':
             return vector(extractor(tuple(feats), rois)), levels
         bins = 1 if self.pool == 'avg' else int(np.prod(
@@ -931,6 +1038,9 @@ class RegionProbe:
             chance = classification_metrics(
                 torch.full_like(val.labels, majority), val.labels,
                 num_classes)
+            cv = {}
+            if self.folds:
+                cv = self._cross_validate(train, val, num_classes)
             box = {}
             if self.box_regression and train.jitter_feats.shape[0]:
                 box = box_probe(train, val, regions.bbox_coder, self.ridge)
@@ -943,6 +1053,7 @@ class RegionProbe:
             features=regions.features,
             levels=list(regions.level_names),
             pool=self.pool,
+            pooled_levels=self.levels,
             feature_dim=int(train.feats.shape[1]),
             classes=names,
             num_train_images=train.num_images,
@@ -961,6 +1072,7 @@ class RegionProbe:
             knn_k=min(self.k, int(train.labels.numel())),
             chance_acc=chance['acc'],
         )
+        result.update(cv)
         result.update(box)
         result.update(
             box_jitters=self.box_jitters if box else 0,
@@ -971,6 +1083,32 @@ class RegionProbe:
                 train.feats, val.feats, train.jitter_feats, val.jitter_feats))
         self.timing['probe'] = time.perf_counter() - t0
         return dict(result)
+
+    def _cross_validate(self, train: RegionSet, val: RegionSet,
+                        num_classes: int) -> Dict[str, object]:
+        """:func:`cross_validate` over the train and val boxes together
+        (train first; an image is a group, val images after the train
+        ones)."""
+        groups = torch.cat([
+            torch.unique(train.img_ids, return_inverse=True)[1],
+            torch.unique(val.img_ids, return_inverse=True)[1] +
+            int(train.img_ids.unique().numel())
+        ])
+        labels = torch.cat([train.labels, val.labels])
+        linear, knn = cross_validate(
+            torch.cat([train.feats, val.feats]), labels, groups, self.folds,
+            num_classes, self.ridge, self.k)
+        lin = classification_metrics(linear, labels, num_classes)
+        nn_ = classification_metrics(knn, labels, num_classes)
+        return OrderedDict(
+            cv_folds=self.folds,
+            cv_num_boxes=int(labels.numel()),
+            cv_linear_acc=lin['acc'],
+            cv_linear_mean_class_acc=lin['mean_class_acc'],
+            cv_knn_acc=nn_['acc'],
+            cv_knn_mean_class_acc=nn_['mean_class_acc'],
+            cv_linear_correct=_correct_string(linear, labels),
+            cv_knn_correct=_correct_string(knn, labels))
 
     def __call__(self, checkpoint: Optional[str] = None) -> Dict[str, object]:
         """Probe one checkpoint.
@@ -987,6 +1125,11 @@ class RegionProbe:
             ``linear_mean_class_acc``, ``linear_per_class_acc``,
             ``knn_acc``, ``knn_mean_class_acc``, ``knn_k``, ``chance_acc``
             (the majority train class; accuracies in percent),
+            ``pooled_levels``, with ``folds``: ``cv_folds``,
+            ``cv_num_boxes``, ``cv_{linear,knn}_acc``,
+            ``cv_{linear,knn}_mean_class_acc`` and
+            ``cv_{linear,knn}_correct`` (``'0'``/``'1'`` per box, train
+            boxes then val, for :func:`paired_difference`),
             ``box_iou_jittered``, ``box_iou_refined`` (in ``[0, 1]``, with
             box regression), ``box_jitters``, ``ridge``, ``num_threads``,
             ``init_seed``, ``features_sha256``. Two calls with the same
@@ -1014,7 +1157,8 @@ def format_results(result: Dict[str, object]) -> str:
     """A small text table of :meth:`RegionProbe.__call__`'s result."""
     lines = [
         f"region probe of {result['init']} ({result['init_kind']})",
-        f"features: {result['features']} {'/'.join(result['levels'])}, "
+        f"features: {result['features']} {'/'.join(result['levels'])} "
+        f"({result.get('pooled_levels', 'assigned')} levels), "
         f"RoIAlign 7x7 {result['pool']} ({result['feature_dim']} values per "
         'box)',
         f"boxes: train {result['num_train_boxes']} "
@@ -1031,6 +1175,12 @@ def format_results(result: Dict[str, object]) -> str:
         f"{result['knn_acc']:>10.2f}",
         f"{'chance: majority class (%)':<34}{result['chance_acc']:>10.2f}",
     ]
+    if 'cv_linear_acc' in result:
+        cv = f"{result['cv_folds']}-fold CV, {result['cv_num_boxes']} boxes"
+        lines += [
+            f"{'linear accuracy, ' + cv:<34}{result['cv_linear_acc']:>10.2f}",
+            f"{'kNN accuracy, ' + cv:<34}{result['cv_knn_acc']:>10.2f}",
+        ]
     if 'box_iou_refined' in result:
         lines += [
             f"{'box IoU, jittered':<34}{result['box_iou_jittered']:>10.4f}",

@@ -16,8 +16,9 @@ import torch
 from conftest import PYTHON, REPO, load_tool, run_tool
 from mmalfm.evaluation import RegionProbe, RegionProbeError
 from mmalfm.evaluation.region_probe import (classification_metrics,
-                                            jitter_boxes, knn_classify,
-                                            linear_probe, region_probe,
+                                            cross_validate, jitter_boxes,
+                                            knn_classify, linear_probe,
+                                            paired_difference, region_probe,
                                             ridge_fit, ridge_predict,
                                             standardize)
 from mmalfm.registry import EVALUATORS
@@ -137,6 +138,51 @@ def test_knn_known_answer_and_deterministic_ties():
     assert knn_classify(dup_x, dup_y, _unit([0]), 50, 3).tolist() == [1]
 
 
+def test_cross_validate_holds_out_whole_images_in_sorted_order():
+    # Groups (images) 7, 3, 5, 3, 9, 7 sorted -> 3, 5, 7, 9 -> folds 0, 1,
+    # 0, 1 with 2 folds: fold 0 = boxes of images 3 and 7 = rows 0, 1, 3, 5.
+    groups = torch.tensor([7, 3, 5, 3, 9, 7])
+    x = torch.tensor([[0.0, 1.0], [1.0, 0.2], [0.1, 1.0], [1.0, 0.0],
+                      [0.9, 0.1], [0.2, 0.9]], dtype=torch.float64)
+    y = torch.tensor([1, 0, 1, 0, 0, 1])
+    linear, knn = cross_validate(x, y, groups, 2, 2, 0.1, 1)
+    expected_lin = torch.empty_like(y)
+    expected_knn = torch.empty_like(y)
+    for test in ([0, 1, 3, 5], [2, 4]):
+        train = [i for i in range(6) if i not in test]
+        tx, vx = standardize(x[train], x[test], drop_constant=True)
+        expected_lin[test] = linear_probe(tx, y[train], vx, 2, 0.1)
+        expected_knn[test] = knn_classify(tx, y[train], vx, 1, 2)
+    assert linear.tolist() == expected_lin.tolist()
+    assert knn.tolist() == expected_knn.tolist()
+    # Never fitted on its own image: rows 0 and 1 (image 3, labels 0 and 1)
+    # are predicted from rows 2 and 3 alone. Standardised on those two, the
+    # second dimension is constant (dropped) and the first is -1 / +1, so
+    # both test rows (x0 = 1 -> +199) are nearest to row 3 (label 1): [1, 1]
+    # where a probe that had seen them would answer their labels [0, 1].
+    twin_x = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0],
+                           [0.01, 1.0]], dtype=torch.float64)
+    twin_y = torch.tensor([0, 1, 0, 1])
+    _, twin_knn = cross_validate(twin_x, twin_y, torch.tensor([3, 3, 4, 5]),
+                                 3, 2, 0.1, 1)
+    assert twin_knn[:2].tolist() == [1, 1]
+    with pytest.raises(RegionProbeError, match='3 images for 4'):
+        cross_validate(twin_x, twin_y, torch.tensor([3, 3, 4, 5]), 4, 2,
+                       0.1, 1)
+
+
+def test_paired_difference_hand_computed():
+    # a - b per box: 0, +1, -1, 0, +1 -> mean 0.2, population std
+    # sqrt((0.04 * 2 + 0.64 * 2 + 1.44) / 5) = sqrt(0.56), SE = std / sqrt 5.
+    mean, se = paired_difference('11010', '10100')
+    assert mean == pytest.approx(20.0)
+    assert se == pytest.approx(100 * 0.56**0.5 / 5**0.5)
+    # Identical predictions: no difference and no noise.
+    assert paired_difference('0110', '0110') == (0.0, 0.0)
+    with pytest.raises(RegionProbeError, match='same boxes'):
+        paired_difference('01', '011')
+
+
 def test_jitter_boxes_depend_on_image_id_only():
     boxes = torch.tensor([[10.0, 10.0, 50.0, 30.0], [0.0, 0.0, 5.0, 5.0]])
     a = jitter_boxes(boxes, (64, 64), img_id=7, num=3)
@@ -178,9 +224,34 @@ def test_registered_and_two_runs_are_bit_identical(tiny_demo_data):
     assert first['num_train_images'] == 12 and first['num_val_images'] == 4
     assert 0 <= first['linear_acc'] <= 100
     assert 0 < first['box_iou_jittered'] < 1
+    # Cross-validation over all boxes (5 folds of the 16 images).
+    assert first['cv_folds'] == 5
+    assert first['cv_num_boxes'] == len(anns) + first['num_val_boxes']
+    assert len(first['cv_linear_correct']) == first['cv_num_boxes']
+    assert first['cv_linear_acc'] == pytest.approx(
+        100 * first['cv_linear_correct'].count('1') / first['cv_num_boxes'])
     # Another initialisation seed: other features, other fingerprint.
     other = RegionProbe(**probe_kwargs(tiny_demo_data), init_seed=1)()
     assert other['features_sha256'] != first['features_sha256']
+
+
+def test_all_levels_concatenates_every_level(tiny_demo_data):
+    kwargs = probe_kwargs(tiny_demo_data, box_regression=False, folds=0)
+    assigned = RegionProbe(**kwargs).extract()
+    every = RegionProbe(**kwargs, levels='all').extract()
+    widths = [16 * 49, 32 * 49, 64 * 49, 128 * 49]
+    assert every.train.feats.shape[1] == sum(widths)
+    # The block of the assigned level is the block-layout vector itself.
+    offsets = np.cumsum([0] + widths)
+    for row, lvl in enumerate(assigned.train.levels.tolist()):
+        block = slice(offsets[lvl], offsets[lvl + 1])
+        assert torch.equal(every.train.feats[row, block],
+                           assigned.train.feats[row, block])
+    assert 'cv_linear_acc' not in RegionProbe(**kwargs).evaluate(assigned)
+    with pytest.raises(RegionProbeError, match='levels'):
+        RegionProbe(**kwargs, levels='some')
+    with pytest.raises(RegionProbeError, match='folds'):
+        RegionProbe(**dict(kwargs, folds=1))
 
 
 def write_colour_coco(root, moved=False, num_train=10, num_val=6, size=64,

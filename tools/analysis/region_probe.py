@@ -6,7 +6,8 @@ Usage::
 
     python tools/analysis/region_probe.py [CONFIG_OR_CHECKPOINT] \
         [--config DETECTOR_CONFIG] [--data-root DIR] \
-        [--features auto|fpn|backbone] [--pool flatten|avg] [--max-images N] \
+        [--features auto|fpn|backbone] [--pool flatten|avg] \
+        [--levels assigned|all] [--folds 5] [--max-images N] \
         [--scale LONG SHORT] [--k 20] [--ridge 0.1] [--no-box] \
         [--box-jitters 2] [--seed 0] [--jitter-seed 0] [--threads 1] \
         [--json OUT] [--cfg-options k=v ...]
@@ -66,6 +67,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         choices=['flatten', 'avg'],
                         help='flatten: the 7x7 RoI feature (C*49 values); '
                         'avg: its mean over the bins (C values)')
+    parser.add_argument('--levels', default='assigned',
+                        choices=['assigned', 'all'],
+                        help='assigned: each box at the level the RoI '
+                        'extractor assigns; all: at every level, '
+                        'concatenated')
+    parser.add_argument('--folds', type=int, default=5,
+                        help='image-grouped cross-validation folds over '
+                        'train + val boxes (0: off)')
     parser.add_argument('--max-images', type=int, default=None,
                         help='images per split (first in annotation order)')
     parser.add_argument('--scale', type=int, nargs=2, default=None,
@@ -124,6 +133,8 @@ def main(argv=None) -> int:
             data_root=args.data_root,
             features=args.features,
             pool=args.pool,
+            levels=args.levels,
+            folds=args.folds,
             image_scale=args.scale,
             max_images=args.max_images,
             k=args.k,
