@@ -1,4 +1,4 @@
-# Optional redundancy reduction (methods.md §4.3): Barlow-Twins
+# Optional redundancy reduction (see README.md): Barlow-Twins
 # cross-correlation of the two global views' student region features
 # (RoI-head output), off-diagonal weight 5e-3 (MMPretrain's
 # CrossCorrelationLoss), divided by the feature size.

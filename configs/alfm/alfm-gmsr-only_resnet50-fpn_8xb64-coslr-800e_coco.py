@@ -1,4 +1,4 @@
-# Ablation 1 (methods.md §4.4): GMSR only -- no CDLP, hence no teacher, no
+# Ablation 1 (see README.md): GMSR only -- no CDLP, hence no teacher, no
 # regions and no local patches (the FPN and RoI head stay at their init; do
 # not export them). Add gmsr_loss=dict(beta=0.) for "alignment only" (the
 # collapse check) and sweep beta {0.5, 1, 2, 5} / eps2 {0.01, 0.05, 0.2}.

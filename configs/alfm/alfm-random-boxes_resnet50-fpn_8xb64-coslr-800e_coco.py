@@ -1,4 +1,4 @@
-# Ablation 3 (methods.md §4.4): random boxes in the overlap instead of
+# Ablation 3 (see README.md): random boxes in the overlap instead of
 # selective-search proposals (same images, same everything else).
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 

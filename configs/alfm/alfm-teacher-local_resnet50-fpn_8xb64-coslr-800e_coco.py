@@ -1,4 +1,4 @@
-# Ablation 2 (methods.md §4.4): the CDLP teacher labels the context-poor
+# Ablation 2 (see README.md): the CDLP teacher labels the context-poor
 # local patch and the student predicts from the global views' regions (the
 # context asymmetry is reversed; the abstract's claim predicts a drop).
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']

@@ -1,4 +1,4 @@
-# Ablation 1 (methods.md §4.4): VICReg surrogates as the GMSR loss
+# Ablation 1 (see README.md): VICReg surrogates as the GMSR loss
 # (invariance 25, variance hinge 25, covariance 1).
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 

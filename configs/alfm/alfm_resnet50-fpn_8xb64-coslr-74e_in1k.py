@@ -3,7 +3,7 @@
 # ImageNet 1,281,167 / 512 = 2,502 it/epoch -> 74 epochs = 185,148 (+0.2 %).
 # Warm-ups keep their COCO length in iterations: lr 10 COCO epochs = 2,310
 # it ~ 1 ImageNet epoch; teacher temperature 30 COCO epochs = 6,930 it =
-# 2.77 ImageNet epochs. Ablation 4 of methods.md §4.4.
+# 2.77 ImageNet epochs. Ablation 4 of README.md.
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_in1k.py']
 
 max_epochs = 74

@@ -1,6 +1,6 @@
 # ALFM R50-FPN, 800 epochs on COCO train2017 (labels unused) with
 # selective-search proposals, 8 GPUs x 64 images (global 512), the flagship
-# recipe of methods.md §4.3 (all [D] except "COCO" and the two branches).
+# recipe of README.md (all [D] except "COCO" and the two branches).
 # MMPretrain's LARS (no released ALFM optimizer to reproduce; SoCo's released
 # one is `SoCoLARS`, see configs/alfm/README.md) with ndim <= 1 parameters
 # excluded from LARS and weight decay, as SoCo,

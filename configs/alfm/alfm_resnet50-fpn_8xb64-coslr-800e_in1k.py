@@ -2,7 +2,7 @@
 # iterations), selective-search proposals made by
 #   python tools/data/selective_search.py data/imagenet/train \
 #       data/imagenet/proposals/ss_train.json --nproc 48
-# Ablation 4 of methods.md §4.4 ("10 % of the training samples").
+# Ablation 4 of README.md ("10 % of the training samples").
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 
 data_root = 'data/imagenet/'

@@ -1,7 +1,7 @@
 # CrossCL R50 + partial FPN, 200 epochs on ImageNet-1K, 8 GPUs x 32 images
 # (global 256, as released `sh/*.sh`): SGD lr 0.03, wd 1e-4, cosine per
 # epoch, no warm-up; MoCo v2 queue 65536, keep rate 0.999, T 0.2.
-# methods.md §2; see README.md.
+# See README.md.
 _base_ = [
     '../_base_/models/crosscl_resnet50.py',
     '../_base_/datasets/crosscl_pipelines.py',

@@ -1,7 +1,7 @@
 # CrossCL R50, 800 epochs on COCO train2017 (labels ignored), 8 x 32 images.
 # FLAG: lr 0.3 is kept as released (COCO script), 10x the ImageNet value
-# 0.03 for the same global batch 256 -- verify before reuse (README,
-# methods.md §2.6, pitfall §2.11.5). For the ImageNet value use
+# 0.03 for the same global batch 256 -- verify before reuse (README.md,
+# pitfall 5). For the ImageNet value use
 # --cfg-options optim_wrapper.optimizer.lr=0.03.
 _base_ = ['./crosscl_resnet50_8xb32-coslr-200e_in1k.py']
 

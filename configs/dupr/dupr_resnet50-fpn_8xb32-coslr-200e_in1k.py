@@ -1,4 +1,4 @@
-# DUPR FPN variant (methods.md §3.3, ablation [D]): the patch heads act on
+# DUPR FPN variant (our ablation [D], see README.md): the patch heads act on
 # mmdet FPN P3-P5 (256 ch, SyncBN) instead of C3-C5; the FPN (P2-P5, the
 # layout of mmdet's Mask R-CNN R50-FPN, so that it exports with
 # `--with-neck`) is part of the online network and of the momentum encoder.

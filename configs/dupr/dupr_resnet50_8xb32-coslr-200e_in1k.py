@@ -1,6 +1,6 @@
 # DUPR R50 (C3-C5 patch Re-ID + MoCo v2), 200 epochs on ImageNet-1K,
-# 8 GPUs x 32 images (methods.md §3, a reconstruction: see README.md).
-# Optimisation [D, MoCo v2 defaults, §3.5]: SGD m 0.9, lr 0.03 x batch/256,
+# 8 GPUs x 32 images (a reconstruction: see README.md).
+# Optimisation [D, MoCo v2 defaults]: SGD m 0.9, lr 0.03 x batch/256,
 # wd 1e-4, per-epoch cosine to 0, no warm-up (shared with CrossCL).
 _base_ = [
     '../_base_/models/dupr_resnet50.py',

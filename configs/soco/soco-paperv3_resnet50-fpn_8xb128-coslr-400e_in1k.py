@@ -1,7 +1,7 @@
 # SoCo R50-FPN, 400 epochs, with the PAPER's third view: V3 = V2 down-sampled
 # to 112 px (same crop, hence the same proposals as V2; its own flip and the
 # V2 photometrics) instead of the released code's independent 112-px crop.
-# methods.md §1.4 ("paper vs code"); the README numbers come from the code
+# Paper vs code: see README.md; the README numbers come from the code
 # behaviour (soco_resnet50-fpn_8xb128-coslr-400e_in1k.py).
 _base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
 

@@ -1,5 +1,5 @@
 # SoCo R50-C4, 100 epochs on ImageNet-1K (released `SoCo_C4_100ep`,
-# methods.md §1.5-1.6): V1 whole 224, V2 RandomResizedCrop 224 (scale
+# Wei et al., 2021): V1 whole 224, V2 RandomResizedCrop 224 (scale
 # 0.6-1), 4 proposals (no jitter), plain 4x4 id correspondence, loss 1<->2.
 # RoIAlign 14x14 on C4 (stride 16) -> res5 (mmdet's C4 `ResLayer` shared
 # head, keys `roi_head.shared_head.layer4.*` as in mmdet's C4 detectors) ->

@@ -1,7 +1,7 @@
 # SoCo R50-FPN, 400 epochs on ImageNet-1K with selective-search proposals,
 # 8 GPUs x 128 images (global 1024; the authors used 16 x 128 = 2048: use
 # --auto-scale-lr or set lr = 1.0 x batch / 256). Released script
-# `SoCo_FPN_400ep`: box jitter, no cutout. methods.md §1.
+# `SoCo_FPN_400ep`: box jitter, no cutout. See README.md.
 _base_ = [
     '../_base_/models/soco_resnet50-fpn.py',
     '../_base_/datasets/soco_imagenet.py',

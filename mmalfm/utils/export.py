@@ -3,7 +3,7 @@
 
 The command-line tools ``tools/model_converters/export_to_mmdet.py`` and
 ``export_to_detectron2.py`` are thin wrappers around this module
-(methods.md §1.9, §2.7, §5.8; docs/user_guides/transfer.md).
+(see docs/user_guides/transfer.md).
 
 Every algorithm keeps its **online** detection modules under fixed names
 (``backbone``: mmdet/mmpretrain ``ResNet``; ``neck``: mmdet ``FPN`` or
@@ -86,7 +86,7 @@ class MethodSpec:
     ema_prefixes: Tuple[str, ...] = ('target_net.', )
 
 
-#: One entry per method (methods.md §5.8 profiles).
+#: One entry per method (profiles: docs/user_guides/transfer.md).
 METHODS: Dict[str, MethodSpec] = OrderedDict(
     soco=MethodSpec('soco', ('SoCo', ), 'fpn', True,
                     'backbone+fpn+bbox_head (FPN) | backbone+res5 (C4)'),

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""RegionCutout: SoCo's box cutout on hand-placed boxes (methods.md §1.4)."""
+"""RegionCutout: SoCo's box cutout on hand-placed boxes."""
 import numpy as np
 import pytest
 import torch

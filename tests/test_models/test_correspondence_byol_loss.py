@@ -11,7 +11,7 @@ R2 = math.sqrt(2) / 2
 
 
 def _hand_example():
-    """2 images x 4 slots of 2-d vectors with known cosines (§1.7)."""
+    """2 images x 4 slots of 2-d vectors with known cosines."""
     pred = torch.tensor([
         [[2., 0.], [0., 3.], [-1., 0.], [1., 1.]],  # 0, 90, 180, 45 deg
         [[0., 1.], [1., 0.], [3., 4.], [0., -7.]],

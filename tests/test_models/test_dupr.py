@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""DUPR (methods.md §3) on a tiny model (CPU): grid geometry, masks, the
+"""DUPR on a tiny model (CPU): grid geometry, masks, the
 patch InfoNCE, queues, build-time checks and gradients."""
 import math
 from pathlib import Path

@@ -1,7 +1,7 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """tools/model_converters/export_to_mmdet.py: export a pretraining
 checkpoint, load it into MMDetection detectors with the documented
-``init_cfg``, ``--check`` and every bad input (issue 9 acceptance)."""
+``init_cfg``, ``--check`` and every bad input."""
 import os.path as osp
 import textwrap
 from pathlib import Path

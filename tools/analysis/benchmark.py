@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""Benchmark the real training step of a config (issue 10).
+"""Benchmark the real training step of a config.
 
 Usage::
 

@@ -59,9 +59,9 @@ from mmalfm.datasets.transforms import (LoadImageWithCheck,  # noqa: E402
 from mmalfm.structures import ViewGeometry, src_to_view  # noqa: E402
 
 # ----------------------------------------------------------------- presets
-#: ``MultiViewCrop`` arguments per method (geometry only), mirroring
-#: ``methods.md``: SoCo §1.4 (code behaviour: V3 an independent 112 crop),
-#: SoCo* §1.4, CrossCL §2.2-2.3, DUPR §3.2, ALFM §4.3.
+#: ``MultiViewCrop`` arguments per method (geometry only), mirroring the
+#: configs (``configs/<method>/README.md``): SoCo in its code behaviour (V3
+#: an independent 112 crop), SoCo*, CrossCL, DUPR, ALFM.
 PRESETS: Dict[str, dict] = {
     'soco':
     dict(

@@ -1,4 +1,4 @@
-# ALFM views (methods.md §4.3) [D]: two global views (RandomResizedCrop 224,
+# ALFM views (our design [D]): two global views (RandomResizedCrop 224,
 # scale 0.3-1: scene-centric images need larger crops) and 4 local patches
 # (tight crops of the regions, 96 px), BYOL-style asymmetric photometrics:
 # G1 = SoCo V1 settings (blur p=1), G2 and the local patches = SoCo V2

@@ -1,5 +1,5 @@
 # BYOL's asymmetric photometric view pipelines as SoCo released them
-# (methods.md §1.4), shared by SoCo and ALFM: view_pipeline1 = colour jitter
+# (Wei et al., 2021), shared by SoCo and ALFM: view_pipeline1 = colour jitter
 # p=0.8, grayscale p=0.2, blur p=1; view_pipeline2 = the same with blur
 # p=0.1 and solarize p=0.2.
 view_pipeline1 = [

@@ -1,4 +1,4 @@
-# CrossCL views (methods.md §2.2-2.3): one shared horizontal flip of the
+# CrossCL views (as released): one shared horizontal flip of the
 # source (p 0.5) before cropping, two independent RandomResizedCrop(224,
 # scale 0.2-1, ratio 3/4-4/3) views, then per view, in this order:
 # GaussianBlur sigma U(0.1, 2) p 0.5 -> ColorJitter(0.4, 0.4, 0.4, 0.1)

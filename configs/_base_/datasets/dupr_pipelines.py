@@ -1,4 +1,4 @@
-# DUPR views (methods.md §3.2, [D]): two MoCo v2 views (RandomResizedCrop
+# DUPR views (our reconstruction, [D]): two MoCo v2 views (RandomResizedCrop
 # 224, scale 0.2-1, ratio 3/4-4/3, independent flips p 0.5) whose overlap
 # must cover >= 10 % of the smaller crop (up to 10 draws; else the image
 # contributes only the global loss), a 4x4 grid of patch identities over

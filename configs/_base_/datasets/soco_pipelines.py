@@ -1,9 +1,9 @@
-# SoCo's views (methods.md §1.4) and BYOL-style asymmetric photometrics.
+# SoCo's views (as released) and BYOL-style asymmetric photometrics.
 # V1 = whole image -> 224 (aspect not kept), V2 = RandomResizedCrop 224,
 # V3 = independent RandomResizedCrop 112 (released code; scale 0.5-1).
 # Every view flips with p=0.5. 4 proposals per view pair, V1-side jitter.
 # `train_pipeline_cutout` adds the released box cutout on V2/V3 (100-epoch
-# FPN and C4 scripts only; methods.md §1.2, §1.4).
+# FPN and C4 scripts only).
 _base_ = ['./byol_photometrics.py']  # view_pipeline1 / view_pipeline2
 region_sampler = dict(
     type='SoCoRegionSampler',

@@ -1,4 +1,4 @@
-# ALFM R50-FPN (methods.md §4.3): student = mmdet ResNet-50 + mmdet FPN P2-P5
+# ALFM R50-FPN (Fang et al., 2025): student = mmdet ResNet-50 + mmdet FPN P2-P5
 # + 4conv1fc RoI head (all SyncBN, exported to mmdet with SoCo's keys), a
 # GMSR projector on avgpool(C5) and a CDLP prototype head; teacher = EMA of
 # backbone, neck, roi_head and cdlp_head (keep-rate 0.996 -> 1, cosine).

@@ -1,4 +1,4 @@
-# CrossCL R50 (methods.md §2.4): ResNet-50 (BN, standard Kaiming fan-out
+# CrossCL R50 (as released): ResNet-50 (BN, standard Kaiming fan-out
 # init, zero_init_residual=False) giving C3-C5, the partial FPN (P3/P4
 # outputs, detectron2 names, bias, no norm), MoCo v2 global MLP 2048 -> 2048
 # -> 128 (no BN) and a 65536-key queue; regional InfoNCE on P3/P4 with
@@ -38,7 +38,7 @@ model = dict(
     neg_pool=(3, 1),  # (kernel, stride) in cells; 384 px: (4, 2), 480: (5, 2)
     level_strides=(8, 16),
     gather_p4=True,  # released: P4 negatives all-gathered
-    gather_p3=False,  # released: P3 negatives per GPU (pitfall §2.11.1)
+    gather_p3=False,  # released: P3 negatives per GPU (GPU-count dependent)
     loss_weights=dict(p4=1., p3=1., p4_p3=1., p3_p4=1.),
     shuffle_bn=True,
     prroi_impl=None,  # mmcv PrRoIPool on CUDA, exact torch form on CPU

@@ -1,4 +1,4 @@
-# DUPR R50 (methods.md §3.3, reconstruction [D]): mmdet ResNet-50 (SyncBN,
+# DUPR R50 (our reconstruction [D]): mmdet ResNet-50 (SyncBN,
 # standard init) with C2-C5 outputs; MoCo v2 global branch (MLP 2048 -> 2048
 # -> 128 on avgpool(C5), queue 65536, T 0.2) and patch re-identification at
 # C3, C4, C5 (RoIAlign 7x7 aligned -> avg -> C_l -> 2048 -> 128 with BN+ReLU

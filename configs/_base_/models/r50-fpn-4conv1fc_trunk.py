@@ -1,4 +1,4 @@
-# The detection-aligned trunk of SoCo and ALFM (methods.md §1.6, §4.3, §5.2):
+# The detection-aligned trunk of SoCo and ALFM:
 # mmdet ResNet-50 (zero-gamma) + mmdet FPN P2-P5 + multi-level RoIAlign +
 # 4conv1fc RoI head, all SyncBN. Its keys are those of mmdet's Mask R-CNN
 # R50-FPN (`backbone.*`, `neck.*`, `roi_head.bbox_head.shared_convs/

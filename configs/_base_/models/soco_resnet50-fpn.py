@@ -1,4 +1,4 @@
-# SoCo R50-FPN (methods.md §1.6): the shared R50-FPN-4conv1fc trunk (see
+# SoCo R50-FPN (Wei et al., 2021): the shared R50-FPN-4conv1fc trunk (see
 # r50-fpn-4conv1fc_trunk.py) + BYOL projector/predictor.
 _base_ = ['./r50-fpn-4conv1fc_trunk.py']
 model = dict(

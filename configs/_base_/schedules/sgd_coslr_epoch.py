@@ -1,4 +1,4 @@
-# MoCo v2 / CrossCL optimisation (methods.md §2.6, §5.7): SGD momentum 0.9,
+# MoCo v2 / CrossCL optimisation, as released: SGD momentum 0.9,
 # lr = 0.03 x global batch / 256, weight decay 1e-4 (all parameters), cosine
 # to 0 stepped once per epoch (not converted to iterations), no warm-up.
 # Children set `max_epochs`, `batch_size`, `num_gpus` and restate

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""SoCo's box cutout (methods.md §1.4, pitfall §1.13.2)."""
+"""SoCo's box cutout (Wei et al., 2021; see configs/soco/README.md)."""
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -44,7 +44,7 @@ class RegionCutout(BaseTransform):
     In a view that appears in several sets (SoCo*: none with cutout) every
     set's boxes are cut.
 
-    **Integer pixels** (pitfall §1.13.2: the released code feeds floats to
+    **Integer pixels** (the released code crashes: it feeds floats to
     ``random.randint``). With continuous corners (pixel ``i`` spans ``[i, i
     + 1)``) a view box ``(x1, y1, x2, y2)`` covers the pixel columns
     ``floor(x1) .. ceil(x2) - 1`` (clipped to the view); the centre

@@ -11,7 +11,7 @@ and **source-pixel** boxes (continuous corners, see
 and the only randomness is the ``rng`` passed in, so the output is a pure
 function of ``(geometry, img_shape, proposals, rng, attempt, last_attempt)``.
 
-Summary (``methods.md`` sections in brackets):
+Summary (each method's details: ``configs/<method>/README.md``):
 
 =====================  ===================================================
 sampler                sets / pairs / ids
@@ -20,17 +20,17 @@ SoCoRegionSampler      per directed view pair ``(a, b)``: the a-side set
                        (V1 copy, jittered) and the b-side set, always
                        ``padding_k`` rows each; ids = proposal index + 1
                        (the released ``append_prop_id``), ``-1`` for the
-                       whole-view fallback box [§1.4, §1.5, §1.13.5].
+                       whole-view fallback box.
 CrossCLWindowSampler   query set (36 windows, ids ``0..35``) and key set
                        (same rows; id ``-1`` where the window is not fully
-                       inside the key view) [§2.3].
+                       inside the key view).
 DUPRGridSampler        two sets with the ``S x S`` cells of the two views'
                        overlap (or random boxes in it), ids ``0..S²-1``,
-                       identical source boxes [§3.2].
+                       identical source boxes.
 ALFMRegionSampler      two sets with ``num_regions`` regions inside the
                        overlap (proposals, topped up with random boxes),
                        ids ``0..N-1``; ``info['local_boxes']`` = the source
-                       boxes of the local patch views [§4.3].
+                       boxes of the local patch views.
 =====================  ===================================================
 """
 from abc import abstractmethod
@@ -131,7 +131,7 @@ def _overlap_ok(g_a: ViewGeometry, g_b: ViewGeometry,
 # --------------------------------------------------------------------- SoCo
 @TASK_UTILS.register_module()
 class SoCoRegionSampler(BaseRegionSampler):
-    """SoCo's proposal sampling, jitter, clipping and padding (§1.4, §1.5).
+    """SoCo's proposal sampling, jitter, clipping and padding.
 
     For every directed view pair ``(a, b)`` (``a`` = V1, the whole image in
     SoCo):
@@ -163,7 +163,7 @@ class SoCoRegionSampler(BaseRegionSampler):
        for proposals wider than a few pixels). If nothing survives, each
        side becomes one whole-crop box with id ``-1`` (never matches;
        ``faithful_fallback_id=True`` gives the released id ``1``, which can
-       spuriously match proposal 1 -- pitfall §1.13.5).
+       spuriously match proposal 1 -- a flaw of the released code).
     6. *Pad* every side to ``padding_k`` rows by duplicating rows of that
        side drawn with replacement, independently per side (released
        ``pad_bboxs_with_common``; all surviving ids are common).
@@ -462,7 +462,7 @@ class _OverlapRegionSampler(BaseRegionSampler):
 # --------------------------------------------------------------------- DUPR
 @TASK_UTILS.register_module()
 class DUPRGridSampler(_OverlapRegionSampler):
-    """DUPR's patch identities: a grid over the two views' overlap (§3.2).
+    """DUPR's patch identities: a grid over the two views' overlap.
 
     ``O = crop_intersection(g_a, g_b)``. While ``overlap_fraction(g_a, g_b,
     'min') < min_overlap`` (or ``O`` is empty) the sampler returns None
@@ -516,7 +516,7 @@ class DUPRGridSampler(_OverlapRegionSampler):
 # --------------------------------------------------------------------- ALFM
 @TASK_UTILS.register_module()
 class ALFMRegionSampler(_OverlapRegionSampler):
-    """ALFM's regions inside the two global views' overlap (§4.3).
+    """ALFM's regions inside the two global views' overlap.
 
     ``O = crop_intersection(g_a, g_b)`` must be non-empty with
     ``overlap_fraction(..., 'min') >= min_overlap``, else None (redraw) or,

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""LARS exactly as SoCo's released ``contrast/lars.py`` (methods.md §1.8)."""
+"""LARS exactly as SoCo's released ``contrast/lars.py`` (Wei et al., 2021)."""
 from typing import Callable, Optional
 
 import torch

@@ -1,11 +1,11 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-r"""ALFM: Aligning Local Features from Multi-view (methods.md §4).
+r"""ALFM: Aligning Local Features from Multi-view.
 
 Fang et al., *Aligning local features from multi-view (ALFM): A hybrid
 self-supervised framework for object detection via contextual distillation
 and global representation learning*, Knowledge-Based Systems 330 (2025).
 Only the abstract is public: every choice below that it does not state is
-ours ([D] in methods.md §4.3) and is a constructor argument. See
+our design and is a constructor argument. See
 ``configs/alfm/README.md`` and ``docs/advanced_guides/alfm.md``.
 
 One step (two global views ``G_1, G_2``, ``L`` local patches ``L_r``)::
@@ -59,7 +59,7 @@ def _take(rows: Tensor, index: Tensor) -> Tensor:
 
 @MODELS.register_module()
 class ALFM(RegionSelfSupervisor):
-    """ALFM: GMSR on global embeddings + CDLP on regions (methods.md §4.3).
+    """ALFM: GMSR on global embeddings + CDLP on regions.
 
     **Networks.** Student: ``backbone`` (ResNet-50) + ``neck`` (mmdet FPN,
     P2-P5) + ``roi_head`` (4conv1fc ``RegionRoIHead``) -- the exported
@@ -140,7 +140,7 @@ class ALFM(RegionSelfSupervisor):
             patches; None assigns it by the patch size with
             ``level_thresholds`` (P3 for a 96-px patch at the 224-px
             thresholds).
-        local_box (str): ``'whole'`` pools the whole local patch (spec);
+        local_box (str): ``'whole'`` pools the whole local patch (default);
             ``'region'`` pools the tracked region box in the patch (equal up
             to the outward pixel rounding; differs with a crop ``margin``).
         teacher_view (str): ``'global'`` or ``'local'`` (see above).

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""CrossCL: cross-stage regional contrastive learning (methods.md §2).
+"""CrossCL: cross-stage regional contrastive learning.
 
 Yan, Yang, Gao, Zheng, *Self-supervised Cross-stage Regional Contrastive
 Learning for Object Detection*, ICME 2023 (released code ``yanjk3/CrossCL``,
@@ -119,7 +119,7 @@ class CrossCL(RegionSelfSupervisor):
         level_strides (tuple[int, int]): Strides of P3 and P4 (8, 16).
         gather_p4 (bool): All-gather the P4 negatives (released: True).
         gather_p3 (bool): All-gather the P3 negatives (released: False,
-            pitfall §2.11.1: the loss then depends on the number of GPUs).
+            so the loss then depends on the number of GPUs).
         loss_weights (dict, optional): Weights of ``p4``, ``p3``,
             ``p4_p3``, ``p3_p4`` (released: all 1; the global weight is
             ``global_head.loss_weight``).

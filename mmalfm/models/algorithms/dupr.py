@@ -1,11 +1,11 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""DUPR: Deeply Unsupervised Patch Re-identification (methods.md §3).
+"""DUPR: Deeply Unsupervised Patch Re-identification.
 
 Ding, Xie et al., *Deeply Unsupervised Patch Re-Identification for
 Pre-Training Object Detectors*, TPAMI 2024 (arXiv 2103.04814). There is no
-public code and only the abstract is known (§3.1 [A]); everything else is
-the reconstruction of §3.2-3.5 [D], and every reconstructed choice is an
-argument of :class:`DUPR` (see ``configs/dupr/README.md``).
+public code and only the abstract is known; everything else is our
+reconstruction, and every reconstructed choice is an argument of
+:class:`DUPR` (see ``configs/dupr/README.md``).
 """
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""SoCo: Selective Object COntrastive learning (methods.md §1).
+"""SoCo: Selective Object COntrastive learning.
 
 Wei et al., *Aligning Pretraining for Detection via Object-Level
 Contrastive Learning*, NeurIPS 2021 (released code ``hologerry/SoCo``).
@@ -22,7 +22,7 @@ __all__ = ['SoCo']
 
 @MODELS.register_module()
 class SoCo(RegionSelfSupervisor):
-    """SoCo (FPN, SoCo* and C4 variants; methods.md §1.6-1.7).
+    """SoCo (FPN, SoCo* and C4 variants).
 
     For every directed view pair ``(a, b)`` of ``view_pairs`` the region
     sampler (``SoCoRegionSampler`` with the same pairs) gives an a-side set

@@ -1,7 +1,8 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """MoCo v2's global term with a key queue, shared by CrossCL and DUPR.
 
-methods.md §2.4-2.5 (CrossCL: ``L_global``) and §3.3 (DUPR's global branch).
+It is CrossCL's ``L_global`` (Yan et al., ICME 2023) and DUPR's global
+branch (Ding et al., TPAMI 2024).
 MMPretrain's ``MoCoV2`` keeps its queue inside the algorithm class and
 hard-wires the rest of the step, so it cannot be composed with region terms;
 this head holds only what is MoCo-specific beyond the MLP (the queue and the

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""CDLP prototype head (ALFM, methods.md §4.3, §5.4).
+"""CDLP prototype head (ALFM, Fang et al., KBS 2025).
 
 DINO's projection head (Caron et al., ICCV 2021) on region features: an MLP
 to a bottleneck, L2 normalisation, and a weight-normalised linear layer over

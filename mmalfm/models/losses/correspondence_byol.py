@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""SoCo's correspondence-masked BYOL regression loss (methods.md §1.7)."""
+"""SoCo's correspondence-masked BYOL regression loss (Wei et al., 2021)."""
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn

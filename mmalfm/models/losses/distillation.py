@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-r"""CDLP soft-label distillation (ALFM, methods.md §4.3, §5.6).
+r"""CDLP soft-label distillation (ALFM, Fang et al., KBS 2025).
 
 DINO-style self-distillation at the region level: the EMA teacher's logits
 over ``K`` prototypes, centred and sharpened, are the soft labels the

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-r"""GMSR losses of ALFM: alignment + an entropy term (methods.md §4.3, §5.6).
+r"""GMSR losses of ALFM: alignment + an entropy term (Fang et al., 2025).
 
 ALFM's *global minimal sufficient representation* branch maximises the
 similarity of the embeddings of two views while increasing the differential
@@ -199,7 +199,7 @@ class _GMSRLoss(nn.Module):
 
 @MODELS.register_module()
 class CodingRateLoss(_GMSRLoss):
-    r"""Alignment + coding-rate entropy (ALFM's default GMSR loss, §4.3).
+    r"""Alignment + coding-rate entropy (ALFM's default GMSR loss).
 
     With row-normalised ``Ẑ_v`` (``[B, d]``; ``Ẑ_v^g`` gathered over ranks,
     ``B_g`` rows)::

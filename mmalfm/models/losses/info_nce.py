@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""InfoNCE with pluggable negative sets (methods.md §2.5, §3.4, §5.6).
+"""InfoNCE with pluggable negative sets.
 
 One loss for MoCo's global term (negatives = a :class:`~mmalfm.models.utils.
 FeatureQueue`), CrossCL's four regional terms (negatives = dense key windows,

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""CrossCL's partial FPN with detectron2 names (methods.md §2.4, §2.7)."""
+"""CrossCL's partial FPN with detectron2 names (Yan et al., ICME 2023)."""
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""SoCo's scale-aware slots and id-equality correspondence (methods.md §1.4).
+"""SoCo's scale-aware slots and id-equality correspondence.
 
 For a directed view pair every image carries ``L`` boxes per view (ids from
 the region sampler: proposal ids ``>= 1``, negative ids = sentinels such as

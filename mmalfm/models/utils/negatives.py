@@ -1,8 +1,8 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Negative providers for :class:`~mmalfm.models.losses.InfoNCELoss`.
 
-methods.md §2.4 (CrossCL dense key windows: P4 gathered, P3 local), §3.3-3.4
-(DUPR same-image gallery + per-level queue), §5.6 (loss library).
+Used by CrossCL (dense key windows: P4 all-gathered, P3 local, as released)
+and DUPR (same-image gallery + per-level queue).
 
 * :class:`FeatureQueue` -- MoCo FIFO of L2-normalised keys (buffers, so it
   is checkpointed and resumed with the model).

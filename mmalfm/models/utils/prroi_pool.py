@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""Precise RoI pooling helpers (CrossCL, methods.md §2.4, §5.5).
+"""Precise RoI pooling helpers (CrossCL).
 
 PrRoIPool (Jiang et al., 2018) averages the **bilinearly interpolated**
 feature map exactly over a bin: with the map seen as the continuous function

@@ -1,5 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""Multi-level RoIAlign for region-level pretraining (methods.md §1.6, §5.5).
+"""Multi-level RoIAlign for region-level pretraining.
 
 Why not mmdet's ``SingleRoIExtractor`` as is: it maps every RoI to exactly
 *one* level with its own rule (``finest_scale`` on the continuous

@@ -1,5 +1,5 @@
 # COCO Mask R-CNN R50-C4 (extra res5 norm),
-# the DetCo / DUPR short schedule (methods.md §3.6): 12k iterations at batch
+# the DetCo / DUPR short schedule: 12k iterations at batch
 # 16, steps 9k/11k, iteration-based, weight decay 1e-4 (detectron2 default);
 # validation and checkpoints every 4k iterations.
 _base_ = './mask-rcnn_r50-c4-extranorm_syncbn-ms-1x_coco.py'

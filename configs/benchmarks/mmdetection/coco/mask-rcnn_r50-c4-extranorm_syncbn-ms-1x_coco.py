@@ -1,5 +1,5 @@
 # COCO Mask R-CNN R50-C4 1x, the SoCo C4 protocol (detectron2
-# `Res5ROIHeadsExtraNorm`, methods.md §1.10): a PyTorch-style R50 (RGB,
+# `Res5ROIHeadsExtraNorm`): a PyTorch-style R50 (RGB,
 # ImageNet mean/std; MMDetection's C4 configs are Caffe-style) with SyncBN,
 # nothing frozen; res5 in the RoI head followed by one extra SyncBN
 # (mmalfm.ResLayerExtraNorm, keys roi_head.shared_head.layer4.* +

@@ -1,5 +1,5 @@
 # COCO Mask R-CNN R50-FPN 1x, the SoCo / CrossCL fine-tuning protocol
-# (detectron2 `SoCo_FPN_*.yaml`, methods.md §1.10, §2.8): the MoCo protocol
+# (detectron2 `SoCo_FPN_*.yaml`): the MoCo protocol
 # (./mask-rcnn_r50-fpn_syncbn-ms-1x_coco.py: SyncBN backbone + FPN,
 # multi-scale 640-800) plus a 4conv1fc box head and the 4-conv mask head,
 # both with SyncBN, and weight decay 2.5e-5.

@@ -1,5 +1,5 @@
 # COCO Mask R-CNN R50-FPN 1x, the MoCo / DetCo / DUPR fine-tuning protocol
-# (methods.md §3.6, §5.9): SyncBN in the backbone (nothing frozen, BN
+# (as released by DetCo): SyncBN in the backbone (nothing frozen, BN
 # statistics updated) and the FPN, MMDetection's default 2fc box head and
 # 4-conv mask head (no norm); multi-scale training (short side 640-800), test
 # 800; SGD lr 0.02 (8 GPUs x 2 images), weight decay 1e-4 (the detectron2

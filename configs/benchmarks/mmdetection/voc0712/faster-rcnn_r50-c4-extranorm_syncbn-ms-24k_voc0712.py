@@ -1,5 +1,5 @@
 # Pascal VOC07+12 -> VOC07 test, Faster R-CNN R50-C4, the MoCo detection
-# protocol used by SoCo, CrossCL and DetCo (methods.md §2.8, §5.9): a
+# protocol used by SoCo, CrossCL and DetCo: a
 # PyTorch-style R50 (RGB, ImageNet mean/std) with SyncBN, nothing frozen,
 # res5 + one extra SyncBN in the RoI head (mmalfm.ResLayerExtraNorm);
 # 24k iterations at batch 16, steps 18k/22k, warm-up 100 iterations, SGD
