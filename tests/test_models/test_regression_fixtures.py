@@ -28,9 +28,11 @@ compared): after an upgrade, re-record in a commit of its own.
 """
 import copy
 import json
+import logging
 import math
 import os
 import random
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,7 +42,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 
@@ -159,7 +161,14 @@ def build_model(cfg: Config):
     with DefaultScope.overwrite_default_scope('mmalfm'):
         model = MODELS.build(copy.deepcopy(cfg.model))
     model = revert_sync_batchnorm(model)
-    model.init_weights()
+    # init_weights logs every parameter at INFO: keep failures readable
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
     model.train()
     return model
 
@@ -297,9 +306,13 @@ def _flatten(obj, prefix: str = '') -> dict:
     return {prefix: obj}
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def differences(expected: dict, actual: dict) -> list:
     """``'key: expected ..., got ...'`` for every flattened key that is
-    missing, extra or not within rel/abs 1e-6."""
+    missing, extra or not within rel/abs 1e-6 (integers: not equal)."""
     want, got = _flatten(expected), _flatten(actual)
     out = []
     # the fixture's order (batch, losses, gradients, state), then extras
@@ -308,6 +321,10 @@ def differences(expected: dict, actual: dict) -> list:
             out.append(f'{key}: expected {want[key]!r}, missing')
         elif key not in want:
             out.append(f'{key}: not in the fixture, got {got[key]!r}')
+        elif _is_int(want[key]) and _is_int(got[key]):
+            if got[key] != want[key]:  # pixel sums, shapes: exact
+                out.append(f'{key}: expected {want[key]!r}, got '
+                           f'{got[key]!r}')
         elif got[key] != pytest.approx(want[key], rel=RTOL, abs=ATOL):
             out.append(f'{key}: expected {want[key]!r}, got {got[key]!r}')
     return out
@@ -326,14 +343,19 @@ def test_regression_fixture(method, tmp_path):
             env=_env(),
             **actual)
         path.write_text(json.dumps(record, indent=1) + '\n')
-        print(f'\nMMALFM_RECORD_FIXTURES=1: wrote {path.relative_to(REPO)}'
-              ' (not compared)')
+        note = (f'MMALFM_RECORD_FIXTURES=1: wrote {path.relative_to(REPO)}'
+                ' (not compared)')
+        print('\n' + note)
+        warnings.warn(note)
         return
     assert path.exists(), (
         f'{path.relative_to(REPO)} is missing; record it with '
         'MMALFM_RECORD_FIXTURES=1 (see the module docstring)')
     record = json.loads(path.read_text())
-    expected = {k: v for k, v in record.items() if k in actual}
+    expected = {
+        k: v
+        for k, v in record.items() if k not in ('method', 'config', 'env')
+    }
     diffs = differences(expected, actual)
     if diffs:
         env = _env()
@@ -349,12 +371,18 @@ def test_regression_fixture(method, tmp_path):
 
 def test_differences_names_the_key():
     """The comparison names missing, extra and changed keys."""
-    expected = dict(losses=dict(a=1.0, b=2.0), grad_norms_sorted=[1.0, 2.0])
-    actual = dict(losses=dict(a=1.0 + 1e-8, c=2.0),
-                  grad_norms_sorted=[1.0, 2.1])
-    diffs = differences(expected, actual)
-    assert diffs == [
+    expected = dict(
+        batch=dict(view0_sum=1500000),
+        losses=dict(a=1.0, b=2.0),
+        grad_norms_sorted=[1.0, 2.0])
+    actual = dict(
+        batch=dict(view0_sum=1500001),
+        losses=dict(a=1.0 + 1e-8, c=2.0),
+        grad_norms_sorted=[1.0, 2.1])
+    assert differences(expected, actual) == [
+        'batch.view0_sum: expected 1500000, got 1500001',
         'losses.b: expected 2.0, missing',
         'grad_norms_sorted[1]: expected 2.0, got 2.1',
         'losses.c: not in the fixture, got 2.0',
     ]
+    assert differences(expected, copy.deepcopy(expected)) == []
