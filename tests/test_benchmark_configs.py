@@ -18,7 +18,7 @@ from mmalfm.models.init import ExportMismatchError
 
 BENCH = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection')
 CONFIGS = sorted(glob.glob(osp.join(BENCH, '*', '*.py')))
-DEMO = osp.join(BENCH, 'demo', 'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+DEMO = osp.join(BENCH, 'demo', 'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 EXPORT_PARTS = ('backbone.', 'neck.', 'roi_head.bbox_head.shared_convs.',
                 'roi_head.bbox_head.shared_fcs.')
 
@@ -66,8 +66,8 @@ def test_there_are_configs_for_every_benchmark():
             'voc0712/faster-rcnn_r50-c4-extranorm_syncbn-ms-24k_voc0712.py',
             'lvis/mask-rcnn_r50-fpn-4conv1fc_syncbn-sample1e-3-ms-1x_lvis-'
             'v1.py',
-            'demo/faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py',
-            'demo/faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo_random-init.py'):
+            'demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py',
+            'demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo_random-init.py'):
         assert expected in names
 
 

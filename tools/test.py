@@ -5,7 +5,7 @@ loop, OpenMMLab-style.
 Examples::
 
     python tools/test.py \
-        configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py \
+        configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py \
         work_dirs/demo/det/epoch_12.pth --work-dir work_dirs/demo/det_test
     python tools/test.py CONFIG CKPT --cfg-options test_dataloader.batch_size=4
 

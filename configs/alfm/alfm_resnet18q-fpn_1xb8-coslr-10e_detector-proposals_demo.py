@@ -3,7 +3,7 @@
 # (e.g. the demo fine-tuning's checkpoint; a random-init one gives random
 # boxes):
 #   python tools/data/detector_proposals.py \
-#       configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py \
+#       configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py \
 #       CHECKPOINT data/demo/coco/annotations/instances_train2017.json \
 #       data/demo/coco/proposals/det_train2017.json \
 #       --img-prefix data/demo/coco/train2017 --score-thr 0.05

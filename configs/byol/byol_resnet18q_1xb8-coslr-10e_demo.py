@@ -4,7 +4,7 @@
 # 64-px global views, same 1 x 8 batch and 10 x 30 iterations as
 # configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py), so its export
 # loads into the demo detector
-# configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py
+# configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py
 # unchanged. `make demo` (tools/demo/run_demo.py) runs it.
 _base_ = ['./byol_resnet18_1xb16-10e_demo.py']
 

@@ -4,7 +4,7 @@
 # iterations; same model, sampler, pipeline and schedule family as the
 # full-scale configs. The exported backbone loads into the demo detector
 # configs/benchmarks/mmdetection/demo/
-#   faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py. Run:
+#   faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py. Run:
 #   python tools/data/make_demo_data.py data/demo
 #   python tools/train.py configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py
 # min_cell_strides stays 0 here: 4x4 cells of an overlap of at most 64 px

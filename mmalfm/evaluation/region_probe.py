@@ -99,7 +99,7 @@ __all__ = [
 
 #: The detector the demo fine-tunes (r18q-FPN Faster R-CNN, 4conv1fc).
 DEMO_DETECTOR = ('configs/benchmarks/mmdetection/demo/'
-                 'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+                 'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 
 #: Key prefixes of a detector (an export or a detector checkpoint).
 _DETECTOR_PREFIXES = ('backbone.', 'neck.', 'rpn_head.', 'roi_head.')

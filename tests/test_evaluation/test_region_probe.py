@@ -429,7 +429,7 @@ def test_cli_bad_inputs(tiny_demo_data, tmp_path, capsys):
         RegionProbe(pool='max')
     # A detector config: what its init_cfg loads, here a missing export.
     config = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection', 'demo',
-                      'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+                      'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
     missing = str(tmp_path / 'no_export.pth')
     assert tool.main([
         config, '--data-root', tiny_demo_data, '--cfg-options',

@@ -18,7 +18,7 @@ from mmalfm.utils import mim
 BYOL_DEMO = 'byol/byol_resnet18q_1xb8-coslr-10e_demo.py'
 ALFM_DEMO = 'alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py'
 DEMO_DETECTOR = ('benchmarks/mmdetection/demo/'
-                 'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+                 'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 
 
 def _plain(cfg: Config) -> dict:

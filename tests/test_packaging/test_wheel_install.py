@@ -29,7 +29,7 @@ from conftest import REPO
 
 ALFM_DEMO = 'alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py'
 DEMO_DETECTOR = ('benchmarks/mmdetection/demo/'
-                 'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+                 'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 #: What a wheel is built from (the sdist's content, see MANIFEST.in).
 SOURCES = ('pyproject.toml', 'setup.py', 'MANIFEST.in', 'README.md',
            'model-index.yml', 'configs', 'tools', 'mmalfm')

@@ -15,7 +15,7 @@ from mmengine.registry import DefaultScope
 from conftest import PYTHON, load_checkpoint, run_tool
 
 DEMO = 'configs/benchmarks/mmdetection/demo/' \
-    'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py'
+    'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py'
 RANDOM_INIT = DEMO.replace('.py', '_random-init.py')
 
 

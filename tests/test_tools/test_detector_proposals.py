@@ -20,7 +20,7 @@ from mmalfm.datasets.proposals import convert_proposals, read_proposal_file
 
 det_tool = load_tool('tools/data/detector_proposals.py')
 DETECTOR = ('configs/benchmarks/mmdetection/demo/'
-            'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+            'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 RANDOM_INIT = DETECTOR.replace('.py', '_random-init.py')
 TOOL = 'tools/data/detector_proposals.py'
 

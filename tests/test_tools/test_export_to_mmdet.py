@@ -250,7 +250,7 @@ def test_soco_demo_export_fits_the_benchmark_demo_config(soco_ckpt):
     from mmalfm.utils.export import (METHODS, check_against_detector,
                                      export_mmdet, training_model_cfg)
     config = REPO / 'configs/benchmarks/mmdetection/demo/' \
-        'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py'
+        'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py'
     if not config.exists():
         pytest.skip(f'{config} does not exist yet')
     ckpt, state = soco_ckpt

@@ -37,19 +37,19 @@ def test_methods_always_include_the_baseline_in_report_order():
 
 
 def test_finetune_schedule_follows_the_label_fraction():
-    """240 demo images x 0.25 = 60 labelled, batch 8 -> 8 iterations per
-    epoch; the default 450 iterations -> round(56.25) = 56 epochs, steps at
-    round(56 * 8 / 12) = 37 and round(56 * 11 / 12) = 51, a checkpoint
-    every 56 // 4 = 14 epochs."""
+    """240 demo images x 0.25 = 60 labelled, batch 4 -> 15 iterations per
+    epoch; the default 300 iterations -> 20 epochs, steps at
+    round(20 * 8 / 12) = 13 and round(20 * 11 / 12) = 18, a checkpoint
+    every 20 // 4 = 5 epochs."""
     opts = _options('--work-dir', '/w', '--data', 'data/demo')
     cfg = run_demo._load_config(run_demo.DETECTOR)
     options = run_demo.finetune_options(opts, cfg, num_images=60)
     assert options == [
         'train_dataloader.dataset.ann_file='
         '/w/labels/instances_train2017_25pct_seed1.json',
-        'train_cfg.max_epochs=56', 'train_cfg.val_interval=56',
-        'param_scheduler.1.end=56', 'param_scheduler.1.milestones=[37,51]',
-        'default_hooks.checkpoint.interval=14',
+        'train_cfg.max_epochs=20', 'train_cfg.val_interval=20',
+        'param_scheduler.1.end=20', 'param_scheduler.1.milestones=[13,18]',
+        'default_hooks.checkpoint.interval=5',
         'default_hooks.checkpoint.max_keep_ckpts=1'
     ]
     # the default data needs no rebasing; another root moves every path
@@ -89,7 +89,7 @@ def test_missing_pieces_are_named(tmp_path, monkeypatch):
     message = str(err.value)
     assert 'missing pieces' in message
     assert 'tools/model_converters/export_to_mmdet.py' in message
-    assert 'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py' in message
+    assert 'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py' in message
     assert 'configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py' in message
 
 
@@ -127,10 +127,7 @@ def test_tiny_demo_end_to_end_and_resume(tiny_demo_data, tmp_path, capsys):
     work = tmp_path / 'work'
     argv = ['--tiny', '--in-process', '--data', str(data), '--work-dir',
             str(work), '--quiet']
-    try:
-        run_demo.check_pieces(_options(*argv))
-    except run_demo.DemoError as err:
-        pytest.skip(f'demo pieces not there yet: {err}')
+    run_demo.check_pieces(_options(*argv))  # every piece is in the repo
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threads only add contention
@@ -171,8 +168,10 @@ def _check_demo_and_resume(argv, work, capsys):
         record = json.loads(
             (work / 'stages' / f'probe_{init}.json').read_text())
         assert record['linear_acc'] == probe['linear_acc']
+        assert probe['features'] == 'backbone' and probe['cv_folds'] == 5
         name = {'random': 'random init'}.get(init, init)
-        assert f'| {name} | {probe["linear_acc"]:.1f} ± ' in report
+        assert (f'| {name} | {probe["cv_linear_acc"]:.1f} | '
+                f'{probe["cv_knn_acc"]:.1f} | ') in report
     assert 'OMP_NUM_THREADS=' in report and 'ATEN_CPU_CAPABILITY=' in report
 
     # An interrupted fine-tuning: its records and logged validation gone,
@@ -203,8 +202,16 @@ def _check_demo_and_resume(argv, work, capsys):
 
 
 def test_probe_noise_and_pinned_tool_environment(monkeypatch):
-    # binomial SE of 60 % on 100 boxes: sqrt(0.6 * 0.4 / 100) = 4.9 points
-    assert run_demo.accuracy_se(60.0, 100) == pytest.approx(4.898979, 1e-6)
+    # per-box differences 0, +1, -1, 0, +1: mean +20 points, paired SE
+    # 100 * sqrt(0.56 / 5) = 33.5 points
+    row, base = dict(c='11010'), dict(c='10100')
+    assert run_demo.paired_delta(row, base, 'c') == \
+        '+20.0 ± 33.5 (within noise)'
+    assert run_demo.paired_delta(dict(c='1111'), dict(c='0111'), 'c') == \
+        '+25.0 ± 21.7 (within noise)'
+    assert run_demo.paired_delta(dict(c='1' * 8), dict(c='0' * 8), 'c') == \
+        '+100.0 ± 0.0 (beyond noise)'
+    assert run_demo.paired_delta(dict(c='1'), dict(), 'c') == '—'
     for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'ATEN_CPU_CAPABILITY'):
         monkeypatch.delenv(key, raising=False)
     env = run_demo.pinned_env()
@@ -237,7 +244,8 @@ def test_finetune_seeds_plan_and_summary(tmp_path):
     assert '| random init | 5.0 ± 1.0 (3) | 4.0 / 5.0 / 6.0 | — |' in text
     assert '| alfm | 10.0 ± 1.7 (3) | 9.0 / 9.0 / 12.0 | +5.0 (beyond ' \
         'noise) |' in text
-    assert run_demo.seed_lines(_options('--work-dir', str(tmp_path))) == []
+    assert run_demo.seed_lines(_options('--work-dir', str(tmp_path),
+                                        '--finetune-seeds', '1')) == []
 
 
 def test_detector_proposals_option(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ ALFM_DEMO = osp.join(REPO,
                      'configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py')
 DET_DEMO = osp.join(
     REPO, 'configs/benchmarks/mmdetection/demo/'
-    'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+    'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 
 
 @pytest.fixture(scope='module', autouse=True)

@@ -3,7 +3,8 @@
 
     python tools/demo/run_demo.py [--methods alfm [soco crosscl dupr byol]] \
         [--work-dir work_dirs/demo] [--data data/demo] \
-        [--label-fraction 0.25] [--finetune-iters 450] [--tiny]
+        [--label-fraction 0.25] [--finetune-iters 300] [--finetune-seeds 2] \
+        [--tiny]
 
 Stages (one progress line each, with the elapsed time; the tools' own logs
 stream in between):
@@ -58,9 +59,12 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METHODS = ('alfm', 'soco', 'crosscl', 'dupr', 'byol')
 #: The image-level baseline, always pretrained alongside.
 BASELINE = 'byol'
-# 448 iterations on 60 labelled images: at ~150 no initialisation had
-# learned anything yet (AP < 2 for all); see docs/user_guides/demo.md
-FINETUNE_ITERS = 450
+# 300 iterations (20 epochs of the 60 labelled images at batch 4) with 2
+# seeds per init: what fits `make demo` in about 20 minutes on 2 cores
+# (docs/user_guides/demo.md has the measurements)
+FINETUNE_ITERS = 300
+#: Fine-tuning seeds per init: the report gives AP mean +- std over them.
+FINETUNE_SEEDS = 2
 #: The fine-tuning run without pretraining.
 RANDOM = 'random'
 
@@ -81,7 +85,7 @@ EXPORT_FLAGS = dict(
     soco=('--with-neck', '--with-head'), alfm=('--with-neck', '--with-head'))
 
 DETECTOR = ('configs/benchmarks/mmdetection/demo/'
-            'faster-rcnn_r18q-fpn-4conv1fc_1xb8-demo.py')
+            'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 DETECTOR_RANDOM = DETECTOR.replace('.py', '_random-init.py')
 TOOLS = dict(
     make_demo_data='tools/data/make_demo_data.py',
@@ -106,6 +110,9 @@ DETECTOR_SCORE_THR = 0.05
 #: Threads of every tool the demo runs; with the kernels' ISA pinned too
 #: (mmalfm.utils.cpu_numerics), so another machine runs the same numerics.
 DEMO_THREADS = 2
+#: Cross-validation folds of the region probe (every box of the train and
+#: val images predicted once: about 4.7x the boxes of the val split alone).
+PROBE_FOLDS = 5
 #: Metrics of the final evaluation (MMDetection's CocoMetric), in [0, 1].
 AP_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
 
@@ -153,7 +160,7 @@ class DemoOptions:
     label_fraction: float = 0.25
     finetune_iters: int = FINETUNE_ITERS
     seed: int = 1
-    finetune_seeds: int = 1
+    finetune_seeds: int = FINETUNE_SEEDS
     tiny: bool = False
     nproc: int = 2
     quiet: bool = False
@@ -220,10 +227,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=1,
                         help='seed of the labelled subset')
     parser.add_argument(
-        '--finetune-seeds', type=int, default=1,
+        '--finetune-seeds', type=int, default=FINETUNE_SEEDS,
         help='fine-tuning runs per init (seeds 0..N-1; the report gives '
-        'AP mean +- std when N > 1). Default 1: each extra seed costs about '
-        '6 min per init at the default schedule')
+        f'AP mean +- std when N > 1; default {FINETUNE_SEEDS}); each seed '
+        'costs about 2.5 min per init at the default schedule')
     parser.add_argument(
         '--tiny', action='store_true',
         help='seconds-long variant (tests): tiny images, 1 epoch per run')
@@ -965,13 +972,18 @@ def stage_probe(opts: DemoOptions, init: str) -> dict:
                         f'export_{init} stage)')
     out = probe_path(opts, init)
     os.makedirs(osp.dirname(out), exist_ok=True)
+    # Backbone features for every init: what all methods pretrain, so the
+    # rows compare like with like (an FPN export would otherwise be probed
+    # on P2-P5 and random init on C2-C5).
     run_tool(opts, f'probe_{init}', 'region_probe', target, '--config',
-             DETECTOR, '--data-root', opts.data, '--threads', '1',
-             '--json', out)
+             DETECTOR, '--data-root', opts.data, '--features', 'backbone',
+             '--folds', PROBE_FOLDS, '--threads', '1', '--json', out)
     with open(out) as f:
         result = json.load(f)
     keys = ('linear_acc', 'linear_mean_class_acc', 'knn_acc',
-            'box_iou_refined', 'num_val_boxes', 'features_sha256')
+            'box_iou_refined', 'num_val_boxes', 'features', 'cv_folds',
+            'cv_num_boxes', 'cv_linear_acc', 'cv_knn_acc',
+            'cv_linear_correct', 'cv_knn_correct', 'features_sha256')
     return {k: result.get(k) for k in keys}
 
 
@@ -1189,11 +1201,17 @@ def collect_probes(opts: DemoOptions) -> List[dict]:
     return rows
 
 
-def accuracy_se(acc: float, n: int) -> float:
-    """Binomial standard error, in points, of an accuracy ``acc`` (%)
-    measured on ``n`` boxes."""
-    p = acc / 100
-    return 100 * math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+def paired_delta(row: dict, base: dict, key: str) -> str:
+    """``'+d ± se (beyond|within noise)'``: the accuracy difference of two
+    probes on the same boxes with its paired standard error
+    (:func:`mmalfm.evaluation.region_probe.paired_difference`)."""
+    from mmalfm.evaluation.region_probe import paired_difference
+    a, b = row.get(key), base.get(key)
+    if not a or not b or len(a) != len(b):
+        return '—'
+    diff, se = paired_difference(a, b)
+    verdict = 'beyond noise' if abs(diff) > 2 * se else 'within noise'
+    return f'{diff:+.1f} ± {se:.1f} ({verdict})'
 
 
 def probe_lines(opts: DemoOptions) -> List[str]:
@@ -1204,35 +1222,36 @@ def probe_lines(opts: DemoOptions) -> List[str]:
     base = rows[0] if rows[0]['init'] == RANDOM else None
     lines = ['## Region probe', '']
     lines.append(
-        'Frozen backbone features of the ground-truth boxes (RoIAlign at '
-        'the levels the detector assigns), closed-form linear classifier, '
-        'kNN and a linear box-refinement probe '
+        'Frozen backbone features (C2-C5) of the ground-truth boxes '
+        '(RoIAlign 7x7 at the level the detector assigns), closed-form '
+        'linear classifier, kNN and a linear box-refinement probe '
         '(`tools/analysis/region_probe.py`, docs/user_guides/region_probe.md'
         '). Deterministic: the same numbers on every run on this machine.')
     lines.append('')
-    lines.append('| init | linear acc. (%) | mean per-class (%) | kNN acc. (%)'
-                 ' | box IoU refined | Δ linear vs random |')
-    lines.append('|---|---|---|---|---|---|')
+    lines.append(
+        f'Accuracies by {rows[0].get("cv_folds")}-fold cross-validation over '
+        f'the {rows[0].get("cv_num_boxes")} boxes of the train and val '
+        'images (the boxes of an image are predicted by a probe fitted '
+        'without that image). Δ vs random init is paired: the same boxes, '
+        'so its standard error is that of the per-box difference; "beyond '
+        'noise" means more than twice it (about 95 %). The last columns '
+        'are the plain train / val split.')
+    lines.append('')
+    lines.append('| init | linear acc. (%) | kNN acc. (%) | Δ linear vs '
+                 'random | Δ kNN vs random | linear, val split (%) | '
+                 'box IoU refined |')
+    lines.append('|---|---|---|---|---|---|---|')
     for row in rows:
-        n = int(row.get('num_val_boxes') or 0)
-        se = accuracy_se(row['linear_acc'], n)
-        delta = '—'
+        deltas = ['—', '—']
         if base is not None and row is not base:
-            diff = row['linear_acc'] - base['linear_acc']
-            noise = 2 * math.hypot(se, accuracy_se(base['linear_acc'], n))
-            delta = f'{diff:+.1f}' + (' (beyond noise)' if abs(diff) > noise
-                                      else ' (within noise)')
+            deltas = [paired_delta(row, base, f'cv_{kind}_correct')
+                      for kind in ('linear', 'knn')]
         name = 'random init' if row['init'] == RANDOM else row['init']
         lines.append(
-            f'| {name} | {row["linear_acc"]:.1f} ± {se:.1f} | '
-            f'{row["linear_mean_class_acc"]:.1f} | {row["knn_acc"]:.1f} | '
-            f'{_fmt(row.get("box_iou_refined"), 3)} | {delta} |')
-    lines.append('')
-    lines.append(
-        '± is the binomial standard error on the '
-        f'{rows[0].get("num_val_boxes")} val boxes; a difference is '
-        '"beyond noise" when it exceeds twice the standard error of the '
-        'difference (about 95 %).')
+            f'| {name} | {_fmt(row.get("cv_linear_acc"))} | '
+            f'{_fmt(row.get("cv_knn_acc"))} | {deltas[0]} | {deltas[1]} | '
+            f'{_fmt(row.get("linear_acc"))} | '
+            f'{_fmt(row.get("box_iou_refined"), 3)} |')
     lines.append('')
     return lines
 
