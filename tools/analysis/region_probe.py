@@ -22,7 +22,7 @@ Usage::
 
 ``--config`` is the detector whose backbone / FPN / RoI extractor /
 preprocessor / test pipeline define the features (default: the demo detector
-``configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb8-``
+``configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-``
 ``demo.py``). ``--data-root`` is the COCO root or the folder
 ``tools/data/make_demo_data.py`` wrote (with ``coco/`` in it). Prints a table
 and, with ``--json``, writes the results (plus ``detector_config`` and
