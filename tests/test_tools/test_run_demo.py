@@ -229,7 +229,8 @@ def test_finetune_seeds_plan_and_summary(tmp_path):
     assert run_demo.finetune_dir(opts, 'alfm', 2).endswith(
         'finetune/alfm_seed2')
     # fake evaluations: random 4, 5, 6 (mean 5, std 1); alfm 9, 9, 12
-    # (mean 10, std sqrt(3)): the difference 5 > 2 sqrt(1/3 + 1) = 2.31
+    # (mean 10, std sqrt(3)): Welch t = 5 / sqrt(1/3 + 1) = 4.33 with
+    # (4/3)^2 / ((1/3)^2/2 + 1/2) = 3.2 degrees of freedom: p = 0.020
     for init, aps in (('random', (4, 5, 6)), ('alfm', (9, 9, 12))):
         for seed, ap in enumerate(aps):
             run_demo.save_record(
@@ -242,8 +243,13 @@ def test_finetune_seeds_plan_and_summary(tmp_path):
     assert summary['byol']['values'] == [] and summary['byol']['mean'] is None
     text = '\n'.join(run_demo.seed_lines(opts))
     assert '| random init | 5.0 ± 1.0 (3) | 4.0 / 5.0 / 6.0 | — |' in text
-    assert '| alfm | 10.0 ± 1.7 (3) | 9.0 / 9.0 / 12.0 | +5.0 (beyond ' \
-        'noise) |' in text
+    assert '| alfm | 10.0 ± 1.7 (3) | 9.0 / 9.0 / 12.0 | +5.0 (p = 0.02, ' \
+        'beyond noise) |' in text
+    # two seeds each, 0.4 apart with spreads of 0.14 / 0.21: p = 0.15
+    assert run_demo.welch_p([2.5, 2.2], [2.0, 1.8]) == pytest.approx(
+        0.1481, abs=1e-4)
+    assert run_demo.welch_p([3.0, 3.0], [3.0, 3.0]) == 1.0
+    assert run_demo.welch_p([3.0, 3.0], [2.0, 2.0]) == 0.0
     assert run_demo.seed_lines(_options('--work-dir', str(tmp_path),
                                         '--finetune-seeds', '1')) == []
 

@@ -1149,6 +1149,22 @@ def seed_summary(opts: DemoOptions) -> List[dict]:
     return rows
 
 
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test of the means of ``a`` and ``b``
+    (at least 2 values each; 0 when both have no spread but differ, 1
+    when they are equal)."""
+    from scipy import stats
+    if _sample_var(a) == 0 and _sample_var(b) == 0:
+        return 1.0 if sum(a) / len(a) == sum(b) / len(b) else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def _sample_var(values: Sequence[float]) -> float:
+    """Sample variance (``n - 1``)."""
+    mean = sum(values) / len(values)
+    return sum((v - mean)**2 for v in values) / (len(values) - 1)
+
+
 def seed_lines(opts: DemoOptions) -> List[str]:
     """The report's fine-tuning-over-seeds section (only with several
     seeds)."""
@@ -1175,18 +1191,19 @@ def seed_lines(opts: DemoOptions) -> List[str]:
             diff = row['mean'] - base['mean']
             delta = f'{diff:+.1f}'
             if row['std'] is not None and base['std'] is not None:
-                noise = 2 * math.sqrt(row['std']**2 / n +
-                                      base['std']**2 / len(base['values']))
-                delta += (' (beyond noise)' if abs(diff) > noise else
-                          ' (within noise)')
+                p = welch_p(row['values'], base['values'])
+                delta += (f' (p = {p:.2f}, ' +
+                          ('beyond noise)' if p < 0.05 else 'within noise)'))
         name = 'random init' if row['init'] == RANDOM else row['init']
         lines.append(f'| {name} | {row["mean"]:.1f}{spread} ({n}) | ' +
                      ' / '.join(f'{v:.1f}' for v in row['values']) +
                      f' | {delta} |')
     lines.append('')
-    lines.append('A difference of means is "beyond noise" when it exceeds '
-                 'twice its standard error (the seeds\' standard deviations '
-                 'over √n, about 95 %).')
+    lines.append('p is the two-sided p-value of Welch\'s t-test of the '
+                 'two inits\' seeds; a difference is "beyond noise" at '
+                 'p < 0.05. With 2 seeds each only a difference of several '
+                 'standard deviations gets there: the t-test accounts for '
+                 'how poorly 2 seeds estimate their spread.')
     lines.append('')
     return lines
 
@@ -1329,12 +1346,11 @@ def write_report(opts: DemoOptions) -> str:
             f' | {_fmt_time(row["finetune_s"])} | {config} |')
     lines.append('')
     lines.append('Fine-tune time includes the final evaluation on the val '
-                 'images. One fine-tuning seed (the config\'s): with '
-                 f'{labels.get("num_images", "?")} labelled images, AP '
-                 'differences of up to about 3 points (measured at 60) '
-                 'are within seed-to-seed noise, so this table shows that '
-                 'the pipeline runs end to end, not a ranking '
-                 '(`tools/benchmarks/run_seeds.py` runs several seeds).')
+                 'images. This table is the config\'s seed (0) alone: with '
+                 f'{labels.get("num_images", "?")} labelled images one seed '
+                 'is not a ranking; read the seeds table below '
+                 '(`--finetune-seeds`, `tools/benchmarks/run_seeds.py` for '
+                 'the full-scale benchmarks).')
     lines.append('')
     lines += seed_lines(opts)
     lines += probe_lines(opts)
