@@ -9,15 +9,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import broadcast, get_rank, get_world_size
+from mmengine.dist import get_world_size
 from mmengine.registry import DefaultScope
+from mmpretrain.models.utils import \
+    batch_shuffle_ddp as mmpretrain_batch_shuffle
+from mmpretrain.models.utils import \
+    batch_unshuffle_ddp as mmpretrain_batch_unshuffle
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import ViewGeometry, sliding_windows
 from ..utils import (check_dense_negatives, dense_window_negatives,
-                     gather_no_grad, prroi_pool_1x1)
+                     prroi_pool_1x1)
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
 
 __all__ = ['CrossCL', 'batch_shuffle_ddp', 'batch_unshuffle_ddp']
@@ -28,15 +32,14 @@ REGION_TERMS = (('p4', 'p4', 'p4', 'p4'), ('p3', 'p3', 'p3', 'p3'),
 
 
 # ------------------------------------------------------------- ShuffleBN
-@torch.no_grad()
 def batch_shuffle_ddp(x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
     """MoCo's batch shuffle across ranks (ShuffleBN), without gradient.
 
-    All ranks' batches are gathered, rank 0 draws a permutation of the
-    global batch and broadcasts it, and each rank keeps its slice of the
-    permuted batch, so that the key encoder's BN statistics mix images of
-    all ranks. A no-op in a single process. Every rank must have the same
-    batch size (``drop_last=True``).
+    MMPretrain's :func:`~mmpretrain.models.utils.batch_shuffle_ddp` (rank
+    0's permutation of the gathered global batch, each rank keeps its
+    slice), except that a single process is left untouched: no permutation
+    and no draw from the global RNG, so one-process runs do not depend on
+    it. Every rank must have the same batch size (``drop_last=True``).
 
     Args:
         x (Tensor): ``[B, ...]`` local batch.
@@ -46,24 +49,18 @@ def batch_shuffle_ddp(x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         and the global inverse permutation ``[world * B]`` for
         :func:`batch_unshuffle_ddp` (None in a single process).
     """
-    world = get_world_size()
-    if world == 1:
+    if get_world_size() == 1:
         return x, None
-    x_all = gather_no_grad(x)
-    perm = torch.randperm(x_all.shape[0], device=x.device)
-    broadcast(perm, src=0)
-    unshuffle = torch.argsort(perm)
-    return x_all[perm.view(world, -1)[get_rank()]], unshuffle
+    return mmpretrain_batch_shuffle(x)
 
 
-@torch.no_grad()
 def batch_unshuffle_ddp(x: Tensor, unshuffle: Optional[Tensor]) -> Tensor:
-    """Undo :func:`batch_shuffle_ddp` on an output ``[B, ...]`` (gather,
-    then take this rank's rows of the inverse permutation)."""
+    """Undo :func:`batch_shuffle_ddp` on an output ``[B, ...]``
+    (MMPretrain's ``batch_unshuffle_ddp``; identity in a single
+    process)."""
     if unshuffle is None:
         return x
-    world = get_world_size()
-    return gather_no_grad(x)[unshuffle.view(world, -1)[get_rank()]]
+    return mmpretrain_batch_unshuffle(x, unshuffle)
 
 
 @MODELS.register_module()
