@@ -1345,12 +1345,14 @@ def write_report(opts: DemoOptions) -> str:
             f'{_fmt_time(row["pretrain_s"]) if row["init"] != RANDOM else "—"}'
             f' | {_fmt_time(row["finetune_s"])} | {config} |')
     lines.append('')
+    more = ('read the seeds table below' if opts.finetune_seeds > 1 else
+            'run several with `--finetune-seeds`')
     lines.append('Fine-tune time includes the final evaluation on the val '
                  'images. This table is the config\'s seed (0) alone: with '
                  f'{labels.get("num_images", "?")} labelled images one seed '
-                 'is not a ranking; read the seeds table below '
-                 '(`--finetune-seeds`, `tools/benchmarks/run_seeds.py` for '
-                 'the full-scale benchmarks).')
+                 f'is not a ranking; {more} '
+                 '(`tools/benchmarks/run_seeds.py` for the full-scale '
+                 'benchmarks).')
     lines.append('')
     lines += seed_lines(opts)
     lines += probe_lines(opts)
