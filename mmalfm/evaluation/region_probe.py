@@ -57,6 +57,10 @@ train std is at most ``1e-6`` times the largest are constant and dropped):
   the lowest class index), as the weighted kNN monitor of Wu et al.,
   "Unsupervised Feature Learning via Non-Parametric Instance
   Discrimination", CVPR 2018, without the weights.
+* cross-validation (``folds``): both probes again, image-grouped K-fold
+  over the train and val boxes together (:func:`cross_validate`), so every
+  box is predicted once and two checkpoints can be compared box by box
+  with a paired standard error (:func:`paired_difference`).
 * box (``box_regression=True``): ``box_jitters`` jittered copies of each box
   (fixed seed per image id), their features at their own level, a ridge
   regression to the box coder's deltas back to the ground truth, and the mean
