@@ -1093,10 +1093,12 @@ class RegionProbe:
         """:func:`cross_validate` over the train and val boxes together
         (train first; an image is a group, val images after the train
         ones)."""
+        train_images, train_groups = torch.unique(
+            train.img_ids, return_inverse=True)
         groups = torch.cat([
-            torch.unique(train.img_ids, return_inverse=True)[1],
+            train_groups,
             torch.unique(val.img_ids, return_inverse=True)[1] +
-            int(train.img_ids.unique().numel())
+            len(train_images)
         ])
         labels = torch.cat([train.labels, val.labels])
         linear, knn = cross_validate(

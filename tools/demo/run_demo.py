@@ -45,6 +45,7 @@ import os
 import os.path as osp
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -1154,15 +1155,9 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     (at least 2 values each; 0 when both have no spread but differ, 1
     when they are equal)."""
     from scipy import stats
-    if _sample_var(a) == 0 and _sample_var(b) == 0:
-        return 1.0 if sum(a) / len(a) == sum(b) / len(b) else 0.0
+    if statistics.variance(a) == 0 and statistics.variance(b) == 0:
+        return 1.0 if statistics.mean(a) == statistics.mean(b) else 0.0
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def _sample_var(values: Sequence[float]) -> float:
-    """Sample variance (``n - 1``)."""
-    mean = sum(values) / len(values)
-    return sum((v - mean)**2 for v in values) / (len(values) - 1)
 
 
 def seed_lines(opts: DemoOptions) -> List[str]:
