@@ -3,12 +3,13 @@ from .correspondence import (assign_soco_levels, id_correspondence,
                              scale_aware_slot_ids)
 from .negatives import *  # noqa: F401,F403
 from .negatives import __all__ as _negatives_all
+from .gather import gather_with_grad
 from .grouped_bn import SlotGroups, grouped_bn_stats
 from .roi_pool import MultiLevelRoIPool
 
 __all__ = [
     'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels',
-    'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats'
+    'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats', 'gather_with_grad'
 ]
 __all__ += _negatives_all
 from .prroi_pool import *  # noqa: F401,F403,E402
