@@ -9,6 +9,8 @@ from .box_ops import (box_area, boxes_overlap, grid_in_box, hflip_boxes,
                       intersect_boxes, pairwise_overlap, sliding_windows)
 from .soco_convention import (soco_inclusive_boxes, soco_level,
                               to_soco_normalized)
+from .transfer import (TransferDeclarationError, TransferSpec,
+                       declare_transfer, find_transfer_spec, transfer_specs)
 from .view_geometry import (ViewGeometry, clip_to_crop, crop_intersection,
                             feature_grid_to_src, inside_view, intersects_view,
                             overlap_fraction, patch_overlap, src_to_view,
@@ -20,5 +22,7 @@ __all__ = [
     'overlap_fraction', 'feature_grid_to_src', 'patch_overlap', 'box_area',
     'hflip_boxes', 'intersect_boxes', 'boxes_overlap', 'pairwise_overlap',
     'grid_in_box', 'sliding_windows', 'soco_inclusive_boxes',
-    'to_soco_normalized', 'soco_level'
+    'to_soco_normalized', 'soco_level', 'TransferSpec',
+    'TransferDeclarationError', 'declare_transfer', 'find_transfer_spec',
+    'transfer_specs'
 ]

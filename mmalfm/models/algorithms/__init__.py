@@ -1,8 +1,11 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 from .base import RegionBatch, RegionSelfSupervisor
 from .soco import SoCo
+from .upstream import register_upstream_transfers
 
-__all__ = ['RegionBatch', 'RegionSelfSupervisor', 'SoCo']
+__all__ = [
+    'RegionBatch', 'RegionSelfSupervisor', 'SoCo', 'register_upstream_transfers'
+]
 from .alfm import *  # noqa: F401,F403,E402
 from .alfm import __all__ as _alfm_all  # noqa: E402
 __all__ += _alfm_all

@@ -159,6 +159,24 @@ class ALFM(RegionSelfSupervisor):
             (``data_preprocessor``, ``init_cfg``, ...).
     """
 
+    # What a detector reuses (mmalfm.structures.transfer): read by the
+    # exporter, PretrainedExport and the demo.
+    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
+    transfer = _TransferSpec(
+        name='alfm',
+        neck='fpn',
+        box_head=True,
+        default='backbone+fpn+bbox_head',
+        drops=dict(
+            projector='projector MLP',
+            predictor='predictor MLP',
+            cdlp_head='CDLP head (prototypes)',
+            cdlp_loss='distillation loss state (centers)',
+            gmsr_loss='GMSR loss state',
+            redundancy_loss='redundancy loss state'),
+        export_flags=('--with-neck', '--with-head'))
+    del _TransferSpec
+
     target_modules = ('backbone', 'neck', 'roi_head', 'cdlp_head')
 
     def __init__(self,

@@ -130,6 +130,19 @@ class CrossCL(RegionSelfSupervisor):
             (``data_preprocessor``, ``init_cfg``).
     """
 
+    # What a detector reuses (mmalfm.structures.transfer): read by the
+    # exporter, PretrainedExport and the demo.
+    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
+    transfer = _TransferSpec(
+        name='crosscl',
+        neck='partial_fpn',
+        default='backbone (mmdet); backbone+P3-P5 FPN (detectron2)',
+        drops=dict(
+            global_neck='global MLP neck',
+            global_head='global contrastive head (queue)'),
+        key_signature='neck.fpn_lateral3.weight')
+    del _TransferSpec
+
     target_modules = ('backbone', 'neck', 'global_neck')
 
     def __init__(self,

@@ -103,6 +103,20 @@ class DUPR(RegionSelfSupervisor):
         **kwargs: Other :class:`RegionSelfSupervisor` arguments.
     """
 
+    # What a detector reuses (mmalfm.structures.transfer): read by the
+    # exporter, PretrainedExport and the demo.
+    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
+    transfer = _TransferSpec(
+        name='dupr',
+        neck='fpn',
+        default='backbone (+FPN for the FPN variant)',
+        drops=dict(
+            global_neck='global MLP neck',
+            global_head='global contrastive head (queue)',
+            patch_necks='patch-level MLP heads',
+            patch_queues='patch-level negative queues'))
+    del _TransferSpec
+
     target_modules = ('backbone', 'neck', 'global_neck', 'patch_necks')
 
     def __init__(self,

@@ -76,6 +76,18 @@ class SoCo(RegionSelfSupervisor):
         **kwargs: :class:`RegionSelfSupervisor` arguments.
     """
 
+    # What a detector reuses (mmalfm.structures.transfer): read by the
+    # exporter, PretrainedExport and the demo.
+    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
+    transfer = _TransferSpec(
+        name='soco',
+        neck='fpn',
+        box_head=True,
+        default='backbone+fpn+bbox_head (FPN) | backbone+res5 (C4)',
+        drops=dict(projector='projector MLP', predictor='predictor MLP'),
+        export_flags=('--with-neck', '--with-head'))
+    del _TransferSpec
+
     def __init__(self,
                  *args,
                  view_pairs: Sequence[Tuple[int, int]] = ((0, 1), (0, 2)),
