@@ -1,8 +1,9 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""Tests for ``tools/analysis/browse_views.py`` (run in-process)."""
+"""Tests for ``tools/analysis/browse_views.py`` (run in-process on the
+method configs; the drawing itself is tested in
+``tests/test_visualization/``)."""
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -11,9 +12,19 @@ import pytest
 import torch
 
 from mmalfm.structures import src_to_view
+from mmalfm.visualization import build_view_transform, id_colour
+from mmalfm.visualization.layout import HEADER_H, LABEL_H, MARGIN
 
 REPO = Path(__file__).resolve().parents[2]
-METHODS = ('soco', 'soco-star', 'crosscl', 'dupr', 'alfm')
+#: The method configs drawn (demo configs where the method has one).
+CONFIGS = {
+    'soco': 'configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py',
+    'soco-star': 'configs/soco/soco-star_resnet50-fpn_8xb128-coslr-400e_'
+    'in1k.py',
+    'crosscl': 'configs/crosscl/crosscl_resnet18q_1xb8-coslr-10e_demo.py',
+    'dupr': 'configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py',
+    'alfm': 'configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py',
+}
 SCALE = 2
 
 
@@ -39,8 +50,9 @@ def demo(tmp_path_factory) -> Path:
 
 def _run(demo: Path, out: Path, method: str, *extra: str) -> list:
     return bv.main([
-        '--method', method, '--num', '2', '--seed', '0', '--data-root',
-        str(demo), '--out', str(out), '--scale', str(SCALE), *extra
+        str(REPO / CONFIGS[method]), '--num', '2', '--seed', '0',
+        '--data-root', str(demo), '--out', str(out), '--scale', str(SCALE),
+        *extra
     ])
 
 
@@ -49,11 +61,11 @@ def _panel_x(src_hw, out_sizes, scale):
     from the geometry alone (the layout the tool documents)."""
     row_h = max(h for _, h in out_sizes) * scale
     src_w = int(round(src_hw[1] * row_h / src_hw[0]))
-    x = bv.MARGIN + src_w + bv.MARGIN
+    x = MARGIN + src_w + MARGIN
     xs = []
     for w, _ in out_sizes:
         xs.append(x)
-        x += w * scale + bv.MARGIN
+        x += w * scale + MARGIN
     return src_w, xs, x
 
 
@@ -77,15 +89,15 @@ def _check_box(canvas, rec, xs, view, src_box, region_id):
     w, h = geom.out_size[view].long().tolist()
     box = src_to_view(torch.as_tensor(src_box, dtype=torch.float64)[None],
                       geom[view])[0].numpy() * SCALE
-    y0 = bv.HEADER_H + bv.LABEL_H
+    y0 = HEADER_H + LABEL_H
     rect = box + np.array([xs[view], y0, xs[view], y0])
     clip = (xs[view], y0, xs[view] + w * SCALE, y0 + h * SCALE)
-    frac = _edge_fraction(canvas, rect, bv.id_colour(region_id), clip)
+    frac = _edge_fraction(canvas, rect, id_colour(region_id), clip)
     assert frac >= 0.5, (f'id {region_id} in view {view}: only {frac:.0%} '
                          f'of its outline has its colour')
 
 
-@pytest.mark.parametrize('method', METHODS)
+@pytest.mark.parametrize('method', sorted(CONFIGS))
 def test_browse_views(demo, tmp_path, method):
     extra = []
     if method == 'soco-star':  # a SoCo legacy proposal file (xywh)
@@ -97,20 +109,25 @@ def test_browse_views(demo, tmp_path, method):
         extra = ['--proposals', str(path)]
     records = _run(demo, tmp_path, method, *extra)
     assert len(records) == 2
+    transform, _ = build_view_transform(str(REPO / CONFIGS[method]))
     checked = 0
     for rec in records:
         assert Path(rec['path']).is_file()
+        # OUT/<config name>/
+        assert Path(rec['path']).parent == tmp_path / Path(
+            CONFIGS[method]).stem
         if method in ('soco', 'alfm'):
             assert rec['proposals'] == 'selective search'
         canvas = cv2.imread(rec['path'])
         src = cv2.imread(rec['img_path'])
         geom = rec['geometry']
         out_sizes = geom.out_size.long().tolist()
-        assert len(out_sizes) == len(bv.build_transform(method).expanded)
+        # the views are the config's
+        assert out_sizes == [list(s.size) for s in transform.expanded]
         _, xs, width = _panel_x(src.shape[:2], out_sizes, SCALE)
         assert canvas.shape[1] == width
         row_h = max(h for _, h in out_sizes) * SCALE
-        assert canvas.shape[0] > bv.HEADER_H + bv.LABEL_H + row_h
+        assert canvas.shape[0] > HEADER_H + LABEL_H + row_h
 
         # the largest id matched by the first pair: its colour on its box
         # edge in both views (matched ids are drawn last, by id); a draw
@@ -135,23 +152,36 @@ def test_browse_views(demo, tmp_path, method):
     assert checked, 'no image matched any id in its first pair'
 
 
-def test_deterministic_and_colours(demo, tmp_path):
+def test_deterministic(demo, tmp_path):
     a = _run(demo, tmp_path / 'a', 'dupr')
     b = _run(demo, tmp_path / 'b', 'dupr')
     for ra, rb in zip(a, b):
         assert ra['img_path'] == rb['img_path']
         assert np.array_equal(cv2.imread(ra['path']), cv2.imread(rb['path']))
-    colours = {bv.id_colour(i) for i in range(36)}
-    assert len(colours) == 36 and bv.GREY not in colours
-    assert bv.id_colour(-1) == bv.id_colour(-7) == bv.GREY
 
 
-def test_stand_in_proposals(monkeypatch):
-    """Without the selective-search module: random boxes and a warning."""
-    monkeypatch.setitem(sys.modules, 'mmalfm.datasets.proposals', None)
-    img = np.zeros((50, 80, 3), np.uint8)
-    with pytest.warns(UserWarning, match='random boxes'):
-        boxes, source = bv.compute_proposals(img, np.random.default_rng(0))
-    assert source == 'random' and boxes.shape == (bv.NUM_RANDOM_PROPOSALS, 4)
-    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= 80).all() and \
-        (boxes[:, 3] <= 50).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+def test_mmalfm_config_and_cfg_options(demo, tmp_path, capsys):
+    """``mmalfm::`` names a config; ``--cfg-options`` reach its pipeline;
+    every PNG path and pair line is printed."""
+    records = bv.main([
+        'mmalfm::dupr/dupr_resnet18q_1xb8-coslr-10e_demo', '--num', '1',
+        '--data-root', str(demo), '--out', str(tmp_path), '--scale', '1',
+        '--cfg-options', 'train_dataloader.dataset.pipeline.1.views.0.size=40'
+    ])
+    assert records[0]['geometry'].out_size.long().tolist() == [[40, 40],
+                                                               [64, 64]]
+    h, w = cv2.imread(records[0]['img_path']).shape[:2]
+    src_w = int(round(w * 64 / h))
+    assert cv2.imread(records[0]['path']).shape[1] == \
+        MARGIN + src_w + MARGIN + 40 + MARGIN + 64 + MARGIN
+    matched = records[0]['pairs'][0]['matched']
+    assert capsys.readouterr().out.splitlines() == [
+        records[0]['path'],
+        f'  view 0 <-> view 1: {len(matched)} matched ids {matched}'
+    ]
+
+
+def test_no_multi_view_crop(demo, tmp_path):
+    config = str(REPO / 'configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py')
+    with pytest.raises(ValueError, match='byol_resnet18q_1xb8-coslr-10e_demo'):
+        bv.main([config, '--data-root', str(demo), '--out', str(tmp_path)])
