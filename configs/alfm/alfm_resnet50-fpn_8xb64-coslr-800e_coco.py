@@ -10,12 +10,10 @@
 _base_ = [
     '../_base_/models/alfm_resnet50-fpn.py',
     '../_base_/datasets/alfm_coco.py',
-    '../_base_/schedules/soco_lars_coslr.py',
+    '../_base_/schedules/soco_lars_coslr-800e.py',
     '../_base_/default_runtime.py',
 ]
 
-max_epochs = 800
-warmup_epochs = 10
 batch_size = 64
 num_gpus = 8
 base_lr = 0.2  # per 256 images
@@ -31,24 +29,6 @@ optim_wrapper = dict(
         weight_decay=1e-6,
         eta=0.001,
         eps=1e-8))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 # Collapse guard: warn (naming the branch) when std or the effective rank of
 # the GMSR (projector, d=256) or CDLP (bottleneck, d=256) embeddings stays

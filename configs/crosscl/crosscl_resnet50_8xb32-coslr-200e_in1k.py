@@ -29,17 +29,8 @@ train_dataloader = dict(
         data_prefix=dict(img_path='train/'),
         pipeline={{_base_.train_pipeline}}))
 
-optim_wrapper = dict(optimizer=dict(lr=0.03 * batch_size * num_gpus / 256))
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        eta_min=0.,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# optimizer, lr (0.03 x 256 / 256), per-epoch cosine and the 200-epoch loop:
+# exactly the schedule base's values
 # released: a checkpoint every 100 epochs + the last one
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]

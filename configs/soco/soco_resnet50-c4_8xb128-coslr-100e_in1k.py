@@ -6,7 +6,7 @@
 # avgpool -> projector 2048-4096-256 -> predictor 256-4096-256.
 # The released C4 recipe also applies box cutout on V2 (p=0.5 per box, area
 # 0.1-0.3): `RegionCutout(views=(1, ))` (the C4 data has no V3).
-_base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
+_base_ = ['./soco_resnet50-fpn_8xb128-coslr-100e_in1k.py']
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
@@ -44,8 +44,6 @@ model = dict(
     view_pairs=((0, 1), ),
     scale_aware=False)
 
-max_epochs = 100
-warmup_epochs = 10
 region_sampler = dict(
     type='SoCoRegionSampler',
     pairs=((0, 1), ),
@@ -70,21 +68,3 @@ train_pipeline = [
     dict(type='PackMultiViewInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-train_cfg = dict(max_epochs=max_epochs)

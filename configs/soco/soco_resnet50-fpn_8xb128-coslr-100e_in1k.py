@@ -7,22 +7,11 @@ train_dataloader = dict(
     dataset=dict(pipeline={{_base_.train_pipeline_cutout}}))
 
 max_epochs = 100
-warmup_epochs = 10
 param_scheduler = [
+    _base_.param_scheduler[0],
     dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
+        _base_.param_scheduler[1],
+        T_max=max_epochs - _base_.warmup_epochs,
+        end=max_epochs)
 ]
 train_cfg = dict(max_epochs=max_epochs)

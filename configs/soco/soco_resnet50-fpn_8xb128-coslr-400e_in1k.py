@@ -9,29 +9,9 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-max_epochs = 400
-warmup_epochs = 10
 batch_size = 128
 num_gpus = 8
 optim_wrapper = dict(optimizer=dict(lr=1.0 * batch_size * num_gpus / 256))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 train_dataloader = dict(batch_size=batch_size)
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]

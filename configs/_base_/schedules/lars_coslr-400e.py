@@ -1,6 +1,9 @@
 # LARS + 10-epoch linear warm-up + cosine decay (BYOL / SoCo style).
-# Epoch counts derive from `max_epochs`/`warmup_epochs`; children override
-# those two names and restate `param_scheduler` and `train_cfg`.
+# The block is written here only. mmengine evaluates `max_epochs -
+# warmup_epochs` once, in this file, so another length is a file of its own
+# (lars_coslr-800e.py) or, in a config that inherits another method config,
+# `dict(_base_.param_scheduler[i], ...)` with the length-dependent epochs
+# (`end`, `begin`, `T_max`) replaced.
 max_epochs = 400
 warmup_epochs = 10
 

@@ -1,8 +1,9 @@
 # MoCo v2 / CrossCL optimisation, as released: SGD momentum 0.9,
 # lr = 0.03 x global batch / 256, weight decay 1e-4 (all parameters), cosine
 # to 0 stepped once per epoch (not converted to iterations), no warm-up.
-# Children set `max_epochs`, `batch_size`, `num_gpus` and restate
-# `optim_wrapper.optimizer.lr`, `param_scheduler` and `train_cfg`.
+# Another length: `dict(_base_.param_scheduler[0], T_max=max_epochs,
+# end=max_epochs)` and `train_cfg` (mmengine evaluates `T_max=max_epochs`
+# once, in this file); another batch restates `optim_wrapper.optimizer.lr`.
 max_epochs = 200
 base_lr = 0.03  # per 256 images
 batch_size = 32

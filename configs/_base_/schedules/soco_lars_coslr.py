@@ -4,9 +4,12 @@
 # differs in both) -- lr = 1.0 x global batch / 256, wd 1e-5; BN/bias
 # (ndim <= 1) parameters get neither weight decay nor LARS scaling; 10-epoch
 # linear warm-up from lr/100 then cosine to 1e-6, both per iteration.
-# Children set `max_epochs` and restate `param_scheduler`/`train_cfg` (they
-# use it). ALFM inherits this file but runs mmpretrain's `LARS` (its configs
-# say why).
+# The block is written here only: another length is a file of its own
+# (soco_lars_coslr-800e.py) or, in a config that inherits another method
+# config, `dict(_base_.param_scheduler[i], ...)` with the length-dependent
+# epochs (`end`, `begin`, `T_max`) replaced (mmengine evaluates
+# `max_epochs - warmup_epochs` once, in the file that writes it). ALFM
+# inherits this file but runs mmpretrain's `LARS` (its configs say why).
 max_epochs = 400
 warmup_epochs = 10
 base_lr = 1.0  # per 256 images
