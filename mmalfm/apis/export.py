@@ -9,10 +9,12 @@ Every algorithm keeps its **online** detection modules under fixed names
 (``backbone``: mmdet/mmpretrain ``ResNet``; ``neck``: mmdet ``FPN`` or
 CrossCL's ``PartialFPN``; ``roi_head``: ``RegionRoIHead`` whose keys already
 are mmdet's ``roi_head.bbox_head.shared_convs/shared_fcs.*`` or
-``roi_head.shared_head.layer4.*``), so a method is one :class:`MethodSpec`
-entry of :data:`METHODS` and the exporter needs no per-method code: it keeps
-the requested groups and drops everything else (EMA target, projectors,
-predictors, queues, prototypes, global necks and heads).
+``roi_head.shared_head.layer4.*``), so a method is the
+:class:`~mmalfm.structures.TransferSpec` its algorithm class declares
+(``transfer``; :func:`~mmalfm.structures.find_transfer_spec`) and the
+exporter needs no per-method code: it keeps the requested groups and drops
+everything else (EMA target, projectors, predictors, queues, prototypes,
+global necks and heads) for the reason the declaration gives.
 
 Two targets:
 
@@ -36,11 +38,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .checkpoint import (UnsafeCheckpointError, safe_checkpoint_globals,
-                         safe_load)
+from mmalfm.structures.transfer import (TransferDeclarationError,
+                                        TransferSpec, find_transfer_spec,
+                                        transfer_specs)
+from mmalfm.utils.checkpoint import (UnsafeCheckpointError,
+                                     safe_checkpoint_globals, safe_load)
 
 __all__ = [
-    'ExportError', 'MethodSpec', 'METHODS', 'ExportResult', 'CheckReport',
+    'ExportError', 'ExportResult', 'CheckReport', 'export_methods',
     'RECOMMENDED_INIT_CFG', 'load_training_checkpoint', 'training_model_cfg',
     'detect_method', 'resnet_layout', 'reference_keys', 'export_mmdet',
     'check_export', 'check_against_detector', 'build_detector_state',
@@ -63,69 +68,11 @@ class ExportError(ValueError):
     """A checkpoint cannot be exported as asked (message names the file)."""
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """What a pretraining method can export.
+def export_methods() -> Dict[str, TransferSpec]:
+    """Every method the exporter knows (``--method`` choices): the
+    declarations of :func:`~mmalfm.structures.transfer_specs`."""
+    return transfer_specs()
 
-    Attributes:
-        name (str): ``--method`` name.
-        model_types (tuple[str]): Model ``type`` names in the training
-            config (registry names, scope prefix stripped).
-        neck (str | None): ``'fpn'`` (mmdet ``FPN`` under ``neck.``),
-            ``'partial_fpn'`` (CrossCL ``PartialFPN``) or None (the method's
-            ``neck`` is no detection neck, e.g. BYOL's projector).
-        box_head (bool): Has ``roi_head.bbox_head`` (4conv1fc trunk).
-        default (str): The released export profile (for the docs/summary).
-        ema_prefixes (tuple[str]): Top-level keys of its target network.
-    """
-    name: str
-    model_types: Tuple[str, ...]
-    neck: Optional[str] = None
-    box_head: bool = False
-    default: str = 'backbone'
-    ema_prefixes: Tuple[str, ...] = ('target_net.', )
-
-
-#: One entry per method (profiles: docs/user_guides/transfer.md).
-METHODS: Dict[str, MethodSpec] = OrderedDict(
-    soco=MethodSpec('soco', ('SoCo', ), 'fpn', True,
-                    'backbone+fpn+bbox_head (FPN) | backbone+res5 (C4)'),
-    alfm=MethodSpec('alfm', ('ALFM', ), 'fpn', True,
-                    'backbone+fpn+bbox_head'),
-    crosscl=MethodSpec('crosscl', ('CrossCL', ), 'partial_fpn', False,
-                       'backbone (mmdet); backbone+P3-P5 FPN (detectron2)'),
-    dupr=MethodSpec('dupr', ('DUPR', ), 'fpn', False,
-                    'backbone (+FPN for the FPN variant)'),
-    byol=MethodSpec('byol', ('BYOL', ), None, False, 'backbone'),
-    mocov2=MethodSpec('mocov2', ('MoCo', 'MoCoV2'), None, False, 'backbone',
-                      ('momentum_encoder.', )),
-    densecl=MethodSpec('densecl', ('DenseCL', ), None, False, 'backbone',
-                       ('encoder_k.', )),
-)
-
-#: Why a dropped top-level group is dropped (summary text).
-_DROP_REASONS = {
-    'target_net': 'EMA target network',
-    'momentum_encoder': 'momentum (key) encoder',
-    'encoder_k': 'momentum (key) encoder',
-    'projector': 'projector MLP',
-    'predictor': 'predictor MLP',
-    'head': 'pretraining head (global MLP / predictor / loss)',
-    'global_neck': 'global MLP neck',
-    'loss_module': 'loss module (queues / prototypes / centers)',
-    'data_preprocessor': 'data preprocessor buffers',
-    'neck': "the method's MLP neck (not a detection neck)",
-    'queue': 'negative queue',
-    'queue_ptr': 'negative queue pointer',
-    'roi_head': 'RoI head parts the method does not transfer',
-    'global_head': 'global contrastive head (queue)',
-    'patch_necks': 'patch-level MLP heads',
-    'patch_queues': 'patch-level negative queues',
-    'cdlp_head': 'CDLP head (prototypes)',
-    'cdlp_loss': 'distillation loss state (centers)',
-    'gmsr_loss': 'GMSR loss state',
-    'redundancy_loss': 'redundancy loss state',
-}
 
 _ALLOWED_PICKLE = None
 
@@ -214,35 +161,39 @@ def training_model_cfg(meta: dict) -> Optional[dict]:
     return model.to_dict() if hasattr(model, 'to_dict') else model
 
 
-def _type_name(cfg: Optional[dict]) -> Optional[str]:
+def _full_type_name(cfg: Optional[dict]) -> Optional[str]:
+    """A config's ``type`` as a string, scope kept (None if absent)."""
     if not isinstance(cfg, dict) or 'type' not in cfg:
         return None
     t = cfg['type']
-    name = t if isinstance(t, str) else getattr(t, '__name__', str(t))
-    return name.split('.')[-1]
+    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
 
 
-def _method_from_keys(state: Dict[str, Tensor]) -> Optional[str]:
-    """Methods whose key layout is unique (None if ambiguous)."""
-    if 'neck.fpn_lateral3.weight' in state:
-        return 'crosscl'
-    if any(k.startswith('momentum_encoder.') for k in state):
-        return 'mocov2'
-    if any(k.startswith('encoder_k.') for k in state):
-        return 'densecl'
-    if any(k.startswith('target_net.module.0.') for k in state):
-        return 'byol'  # mmpretrain BYOL: EMA over Sequential(backbone, neck)
+def _type_name(cfg: Optional[dict]) -> Optional[str]:
+    name = _full_type_name(cfg)
+    return None if name is None else name.split('.')[-1]
+
+
+def _method_from_keys(state: Dict[str, Tensor],
+                      methods: Dict[str, TransferSpec]) -> Optional[str]:
+    """The first method whose declared ``key_signature`` the state has
+    (None if none: an ambiguous layout)."""
+    for spec in methods.values():
+        if spec.key_signature and any(
+                k.startswith(spec.key_signature) for k in state):
+            return spec.name
     return None
 
 
 def detect_method(state: Dict[str, Tensor],
                   meta: dict,
                   requested: str = 'auto',
-                  path: str = 'checkpoint') -> Tuple[MethodSpec, str]:
+                  path: str = 'checkpoint') -> Tuple[TransferSpec, str]:
     """Recognise the method of a training checkpoint.
 
-    From the model ``type`` of the stored config first, else from key
-    layouts unique to one method. ``requested`` (``--method``) must agree.
+    From the transfer declaration of the stored config's model ``type``
+    first, else from key layouts unique to one method (declared
+    ``key_signature``). ``requested`` (``--method``) must agree.
 
     Returns:
         tuple: ``(spec, how)`` with ``how`` naming the evidence.
@@ -251,29 +202,31 @@ def detect_method(state: Dict[str, Tensor],
         ExportError: Unknown method, ambiguous layout without ``--method``,
             or ``--method`` disagreeing with the checkpoint (naming both).
     """
-    if requested != 'auto' and requested not in METHODS:
+    methods = export_methods()
+    if requested != 'auto' and requested not in methods:
         raise ExportError(f'--method {requested!r} is not one of '
-                          f'{["auto", *METHODS]}')
-    model_type = _type_name(training_model_cfg(meta))
+                          f'{["auto", *methods]}')
+    model_cfg = training_model_cfg(meta)
+    model_type = _type_name(model_cfg)
     found, how = None, None
     if model_type is not None:
-        for spec in METHODS.values():
-            if model_type in spec.model_types:
-                found, how = spec.name, f"config model type '{model_type}'"
-        if found is None:
+        try:
+            found = find_transfer_spec(_full_type_name(model_cfg)).name
+            how = f"config model type '{model_type}'"
+        except TransferDeclarationError as err:
             if requested == 'auto':
                 raise ExportError(
                     f'{path} was trained as model type {model_type!r}, '
                     f'which is not a method this exporter knows '
-                    f'({", ".join(METHODS)}). Pass --method NAME to export '
+                    f'({", ".join(methods)}). Pass --method NAME to export '
                     'it with that method\'s profile if its modules follow '
-                    'the naming of that method.')
+                    f'the naming of that method. ({err})') from err
             warnings.warn(f'{path}: model type {model_type!r} is unknown; '
                           f'exporting it as --method {requested}')
-            return METHODS[requested], (f"--method {requested} (config "
+            return methods[requested], (f"--method {requested} (config "
                                         f"model type '{model_type}')")
     if found is None:
-        found = _method_from_keys(state)
+        found = _method_from_keys(state, methods)
         how = 'state-dict key layout' if found else None
     if requested != 'auto':
         if found is not None and found != requested:
@@ -282,13 +235,13 @@ def detect_method(state: Dict[str, Tensor],
                 f'--method {requested} was given. Export it with --method '
                 f'{found} (or --method auto), or pass the {requested} '
                 'checkpoint you meant.')
-        return METHODS[requested], how or '--method'
+        return methods[requested], how or '--method'
     if found is None:
         raise ExportError(
             f'Cannot tell the method of {path}: no training config in its '
             'meta and an ambiguous key layout. Pass --method '
-            f'{{{",".join(METHODS)}}}.')
-    return METHODS[found], how
+            f'{{{",".join(methods)}}}.')
+    return methods[found], how
 
 
 # ---------------------------------------------------------------- layout
@@ -471,7 +424,7 @@ def _fpn_start_level(state: Dict[str, Tensor], stage_channels: Sequence
 
 
 def export_mmdet(state: Dict[str, Tensor],
-                 spec: MethodSpec,
+                 spec: TransferSpec,
                  *,
                  with_neck: bool = False,
                  with_head: bool = False,
@@ -485,7 +438,7 @@ def export_mmdet(state: Dict[str, Tensor],
 
     Args:
         state (dict): The training state dict.
-        spec (MethodSpec): The method.
+        spec (TransferSpec): The method's transfer declaration.
         with_neck (bool): Export the FPN as ``neck.*``.
         with_head (bool): Export ``roi_head.bbox_head.shared_convs/fcs.*``.
         c4 (bool): Put res5 under ``roi_head.shared_head.layer4.*``.
@@ -626,7 +579,7 @@ def export_mmdet(state: Dict[str, Tensor],
         state_dict=out,
         groups=groups,
         dropped=OrderedDict(
-            (g, (len(ks), _DROP_REASONS.get(g, ''))) for g, ks in
+            (g, (len(ks), spec.drop_reason(g))) for g, ks in
             dropped.items()),
         method=spec.name,
         detected_by=detected_by,
@@ -763,7 +716,7 @@ def build_detector_state(config: str) -> Dict[str, Tensor]:
     Raises:
         FileNotFoundError: The config does not exist.
     """
-    from .mim import resolve_config  # 'mmalfm::...' -> the file
+    from mmalfm.utils.mim import resolve_config  # 'mmalfm::...' -> file
     config = resolve_config(config)
     if not osp.isfile(config):
         raise FileNotFoundError(f'--check: detector config not found: '

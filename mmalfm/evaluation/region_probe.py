@@ -259,7 +259,7 @@ def _is_detector_state(state: Dict[str, Tensor], meta: dict) -> bool:
 def _read_state(path: str) -> Tuple[Dict[str, Tensor], dict]:
     """``(state_dict, meta)`` of a checkpoint, read safely
     (``weights_only=True``); a ``module.`` prefix is stripped."""
-    from mmalfm.utils.export import ExportError, read_checkpoint
+    from mmalfm.apis.export import ExportError, read_checkpoint
     if not osp.isfile(osp.expanduser(path)):
         raise FileNotFoundError(
             f'checkpoint not found: {path} (write an export with python '
@@ -281,8 +281,8 @@ def _resolve_checkpoint(checkpoint: str, tmp_dir: str
         tuple: ``(export_path, kind, state_dict)``; ``kind`` is ``'export'``
         (an export or a detector checkpoint) or ``'pretraining'``.
     """
-    from mmalfm.utils.export import (ExportError, detect_method, export_mmdet,
-                                     training_model_cfg)
+    from mmalfm.apis.export import (ExportError, detect_method, export_mmdet,
+                                    training_model_cfg)
     state, meta = _read_state(checkpoint)
     if _is_detector_state(state, meta):
         return checkpoint, 'export', state

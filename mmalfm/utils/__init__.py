@@ -4,9 +4,6 @@ from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_globals
 from .config_check import ConfigKeyError, check_config
 from .config_errors import ConfigTypeError, explain_registry_error
 from .cpu_fallback import adapt_config_to_cpu, init_cpu_distributed
-from .export import (ExportError, check_export, export_detectron2,
-                     export_mmdet, load_training_checkpoint,
-                     save_detectron2_export, save_mmdet_export)
 from .resume import (CheckpointReadError, check_resume_checkpoint,
                      find_resume_checkpoint, list_resume_candidates,
                      resolve_resume, resolve_runner_resume)
@@ -16,9 +13,7 @@ __all__ = [
     'UnsafeCheckpointError', 'register_safe_checkpoint_globals',
     'safe_checkpoint_globals', 'safe_load', 'ConfigTypeError',
     'explain_registry_error', 'adapt_config_to_cpu', 'init_cpu_distributed',
-    'register_all_modules', 'ConfigKeyError', 'check_config', 'ExportError', 'check_export',
-    'export_detectron2', 'export_mmdet', 'load_training_checkpoint',
-    'save_detectron2_export', 'save_mmdet_export',
+    'register_all_modules', 'ConfigKeyError', 'check_config',
     'CheckpointReadError', 'check_resume_checkpoint',
     'find_resume_checkpoint', 'list_resume_candidates', 'resolve_resume',
     'resolve_runner_resume'

@@ -144,7 +144,7 @@ def test_benchmark_tool_takes_mmalfm_config(tmp_path):
 
 
 def test_exporter_check_takes_mmalfm_config():
-    from mmalfm.utils.export import build_detector_state
+    from mmalfm.apis.export import build_detector_state
     state = build_detector_state('mmalfm::' + DEMO_DETECTOR)
     assert 'backbone.conv1.weight' in state
 

@@ -11,7 +11,7 @@ import torch
 
 from conftest import load_tool
 
-from mmalfm.utils.export import detectron2_to_mmdet, load_detectron2_export
+from mmalfm.apis.export import detectron2_to_mmdet, load_detectron2_export
 
 TOOL = 'tools/model_converters/export_to_detectron2.py'
 

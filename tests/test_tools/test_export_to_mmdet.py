@@ -247,14 +247,16 @@ def test_check_fails_on_a_missing_head_for_a_2fc_detector(soco_ckpt, tool,
 def test_soco_demo_export_fits_the_benchmark_demo_config(soco_ckpt):
     """The project's demo detector (written by the benchmarks work):
     backbone + FPN + head export, zero missing keys."""
-    from mmalfm.utils.export import (METHODS, check_against_detector,
-                                     export_mmdet, training_model_cfg)
+    from mmalfm.apis.export import (check_against_detector, export_mmdet,
+                                    training_model_cfg)
+    from mmalfm.structures import find_transfer_spec
     config = REPO / 'configs/benchmarks/mmdetection/demo/' \
         'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py'
     ckpt, state = soco_ckpt
     meta = load_checkpoint(ckpt)['meta']
-    result = export_mmdet(state, METHODS['soco'], with_neck=True,
-                          with_head=True, model_cfg=training_model_cfg(meta))
+    result = export_mmdet(state, find_transfer_spec('SoCo'),
+                          with_neck=True, with_head=True,
+                          model_cfg=training_model_cfg(meta))
     assert result.missing == [] and result.mismatched == []
     report = check_against_detector(result, str(config))
     assert report.ok, (report.missing, report.mismatched, report.unexpected)

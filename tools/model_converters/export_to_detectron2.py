@@ -18,10 +18,11 @@ import argparse
 import sys
 
 import mmalfm  # noqa: F401
-from mmalfm.utils.export import (METHODS, ExportError, detect_method,
-                                 export_detectron2, export_mmdet,
-                                 format_summary, load_training_checkpoint,
-                                 save_detectron2_export, training_model_cfg)
+from mmalfm.apis.export import (ExportError, detect_method,
+                                export_detectron2, export_methods,
+                                export_mmdet, format_summary,
+                                load_training_checkpoint,
+                                save_detectron2_export, training_model_cfg)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--c4', action='store_true',
                         help='C4 detector: backbone with res5 only')
     parser.add_argument('--method', default='auto',
-                        choices=['auto', *METHODS])
+                        choices=['auto', *export_methods()])
     return parser.parse_args(argv)
 
 

@@ -22,11 +22,12 @@ import sys
 import warnings
 
 import mmalfm  # noqa: F401  (safe checkpoint loading, registries)
-from mmalfm.utils.export import (METHODS, ExportError, RECOMMENDED_INIT_CFG,
-                                 build_detector_state, check_export,
-                                 detect_method, export_mmdet, format_summary,
-                                 load_training_checkpoint, partial_fpn_target,
-                                 save_mmdet_export, training_model_cfg)
+from mmalfm.apis.export import (RECOMMENDED_INIT_CFG, ExportError,
+                                build_detector_state, check_export,
+                                detect_method, export_methods, export_mmdet,
+                                format_summary, load_training_checkpoint,
+                                partial_fpn_target, save_mmdet_export,
+                                training_model_cfg)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='build this mmdet config and fail (exit 2, '
                         'nothing written) on missing/mis-shaped keys')
     parser.add_argument('--method', default='auto',
-                        choices=['auto', *METHODS],
+                        choices=['auto', *export_methods()],
                         help='expected method (default: from the checkpoint)')
     return parser.parse_args(argv)
 

@@ -28,15 +28,12 @@ from mmengine.model.wrappers.utils import is_model_wrapper
 from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 
 from mmalfm.registry import WEIGHT_INITIALIZERS
+from mmalfm.structures.transfer import training_only_groups
 
 __all__ = ['EXPORT_TOOL', 'ExportMismatchError', 'PretrainedExport']
 
 #: The tool that writes the files this initialiser loads.
 EXPORT_TOOL = 'tools/model_converters/export_to_mmdet.py'
-
-#: Key prefixes of pretraining-only modules (never in an export).
-_TRAINING_ONLY = ('target_net.', 'projector.', 'predictor.', 'queue',
-                  'head.', 'data_preprocessor.')
 
 #: Parts reported separately, longest prefix first.
 _PARTS = ('roi_head.shared_head.', 'roi_head.bbox_head.',
@@ -199,7 +196,8 @@ class PretrainedExport(PretrainedInit):
         if unknown:
             problems.append(f'{len(unknown)} exported keys the detector '
                             f'lacks, e.g. {unknown[:5]}')
-            if any(k.startswith(_TRAINING_ONLY) for k in unknown):
+            training_only = training_only_groups()
+            if any(k.split('.', 1)[0] in training_only for k in unknown):
                 problems.append('this looks like a pretraining checkpoint '
                                 '(target network / projector keys), not an '
                                 f'export: run {EXPORT_TOOL} on it')
