@@ -7,29 +7,18 @@ _base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
 model = dict(view_pairs=((0, 1), (0, 2), (0, 3)))
 
 region_sampler = dict(
-    type='SoCoRegionSampler',
+    _base_.region_sampler,
     pairs=((0, 1), (0, 2), (0, 3)),
-    share_subset={3: 1},
-    select_k=4,
-    padding_k=4,
-    jitter_prob=0.5,
-    jitter_ratio=0.1,
-    margin=1.0)
+    share_subset={3: 1})
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
-        views=[
-            dict(kind='whole', size=224),
-            dict(kind='resized_crop', size=224, scale=(0.5, 1.)),
+        _base_.train_pipeline[1],
+        views=_base_.train_pipeline[1].views[:2] + [
             dict(kind='resized_crop', size=192, scale=(0.5, 1.)),
             dict(kind='resize_of', source=1, size=112),
         ],
-        region_sampler=region_sampler,
-        max_tries=5),
-    dict(
-        type='ViewPipelines',
-        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='PackMultiViewInputs'),
+        region_sampler=region_sampler),
+    *_base_.train_pipeline[2:],
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -26,21 +26,16 @@ model = dict(
     # released aware_range (48, 96, 192, 224) at 224 px, scaled to 64 px
     level_thresholds=(14, 28, 55, 64))
 
+# SoCo's views (_base_/datasets/soco_pipelines.py) at 64/64/32 px
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
-            dict(kind='whole', size=64),
-            dict(kind='resized_crop', size=64, scale=(0.5, 1.)),
-            dict(kind='resized_crop', size=32, scale=(0.5, 1.)),
-        ],
-        region_sampler={{_base_.region_sampler}},
-        max_tries=5),
-    dict(
-        type='ViewPipelines',
-        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='PackMultiViewInputs'),
+            dict(view, size=size)
+            for view, size in zip(_base_.train_pipeline[1].views, (64, 64, 32))
+        ]),
+    *_base_.train_pipeline[2:],
 ]
 data_root = 'data/demo/coco/'
 train_dataloader = dict(

@@ -19,22 +19,18 @@ model = dict(
     # the demo thresholds (64 px) scaled to 32 px
     level_thresholds=(7, 14, 28, 32))
 
+# the demo's views at half size, and the box cutout
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
-            dict(kind='whole', size=32),
-            dict(kind='resized_crop', size=32, scale=(0.5, 1.)),
-            dict(kind='resized_crop', size=16, scale=(0.5, 1.)),
-        ],
-        region_sampler={{_base_.region_sampler}},
-        max_tries=5),
-    dict(
-        type='ViewPipelines',
-        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='RegionCutout', views=(1, 2), prob=0.5, area_ratio=(0.1, 0.3)),
-    dict(type='PackMultiViewInputs'),
+            dict(view, size=view.size // 2)
+            for view in _base_.train_pipeline[1].views
+        ]),
+    _base_.train_pipeline[2],
+    _base_.region_cutout,
+    _base_.train_pipeline[3],
 ]
 train_dataloader = dict(
     batch_size=4,
