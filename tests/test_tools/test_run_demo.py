@@ -28,12 +28,66 @@ def _options(*argv):
 
 def test_methods_always_include_the_baseline_in_report_order():
     opts = _options('--methods', 'soco', 'alfm', 'soco')
-    assert opts.methods == ['alfm', 'soco', 'byol']
-    assert opts.inits == ['random', 'alfm', 'soco', 'byol']
+    assert opts.methods == ['soco', 'alfm', 'byol']
+    assert opts.inits == ['random', 'soco', 'alfm', 'byol']
+    assert opts.configs == {}
     assert _options().methods == ['alfm', 'byol']
-    assert _options('--methods', 'all').methods == list(run_demo.METHODS)
+    assert _options('--methods', 'byol', 'dupr').methods == ['dupr', 'byol']
+    # every declared method with a demo config, in declaration order
+    assert _options('--methods', 'all').methods == [
+        'soco', 'alfm', 'crosscl', 'dupr', 'byol']
     with pytest.raises(run_demo.DemoError, match='--label-fraction'):
         _options('--label-fraction', '0')
+    with pytest.raises(run_demo.DemoError,
+                       match='--methods simclr: not a method'):
+        _options('--methods', 'simclr')
+
+
+def test_a_method_name_resolves_to_its_demo_config():
+    """The entry of configs/<name>/metafile.yml marked `Demo: true`; whether
+    it needs proposals is read from the config, the export flags from the
+    method's transfer declaration."""
+    expected = dict(
+        alfm=('configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py',
+              True, ('--with-neck', '--with-head')),
+        soco=('configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py',
+              True, ('--with-neck', '--with-head')),
+        crosscl=('configs/crosscl/crosscl_resnet18q_1xb8-coslr-10e_demo.py',
+                 False, ()),
+        dupr=('configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py', False,
+              ()),
+        byol=('configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py', False,
+              ()))
+    opts = _options('--methods', 'all')
+    for method, (config, proposals, flags) in expected.items():
+        assert run_demo.find_config(method) == config
+        assert run_demo.pretrain_config(opts, method) == config
+        assert run_demo.needs_proposals(opts, method) is proposals
+        assert run_demo.export_flags(method) == flags
+    plan = [s.name for s in run_demo.build_plan(opts)]
+    assert plan[:3] == ['data', 'proposals', 'pretrain_soco']
+    # byol alone trains on whole images: no proposals stage
+    byol = _options('--methods', 'byol')
+    assert [s.name for s in run_demo.build_plan(byol)][:2] == [
+        'data', 'pretrain_byol']
+
+
+def test_a_method_given_by_config():
+    """A config instead of a name: its method comes from its model type
+    (transfer declaration), proposals from its data pipeline."""
+    mix = 'configs/mix/alfm_crosscl-windows_resnet18q_demo.py'
+    opts = _options('--methods', mix)
+    assert opts.methods == ['alfm', 'byol']
+    assert opts.configs == dict(alfm=mix)
+    assert run_demo.pretrain_config(opts, 'alfm') == mix
+    # an ALFM model trained on CrossCL's windows: no proposals
+    assert run_demo.needs_proposals(opts, 'alfm') is False
+    assert 'proposals' not in [s.name for s in run_demo.build_plan(opts)]
+    demo = 'configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py'
+    with pytest.raises(run_demo.DemoError, match='two configs of alfm'):
+        _options('--methods', demo, mix)
+    with pytest.raises(run_demo.DemoError, match='no such config'):
+        _options('--methods', 'configs/alfm/nope.py')
 
 
 def test_finetune_schedule_follows_the_label_fraction():
@@ -72,16 +126,33 @@ def test_rebase_options_and_time_format():
 
 def test_missing_pieces_are_named(tmp_path, monkeypatch):
     """A method without a demo config fails before anything runs, naming
-    the expected file; a differently named single demo config is found."""
+    the metafile and the marker; the marked entry is found."""
     monkeypatch.setattr(run_demo, 'REPO', str(tmp_path))
     with pytest.raises(run_demo.DemoError) as err:
         run_demo.find_config('dupr')
-    assert 'configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py' in \
+    assert 'dupr: missing piece: dupr has no configs/dupr/metafile.yml' in \
         str(err.value)
-    (tmp_path / 'configs' / 'dupr').mkdir(parents=True)
-    (tmp_path / 'configs' / 'dupr' / 'dupr_r18q_demo.py').write_text('')
-    (tmp_path / 'configs' / 'dupr' / 'dupr_r18_other_demo.py').write_text('')
+    assert '`Metadata: {Demo: true}`' in str(err.value)
+    folder = tmp_path / 'configs' / 'dupr'
+    folder.mkdir(parents=True)
+    (folder / 'dupr_r18q_demo.py').write_text('')
+    entry = ('  - Name: {0}\n    Metadata:\n{1}'
+             '    Config: configs/dupr/{0}.py\n')
+    (folder / 'metafile.yml').write_text(
+        'Models:\n' + entry.format('dupr_r18q_demo', '      Demo: true\n') +
+        entry.format('dupr_r50', '      Epochs: 200\n'))
     assert run_demo.find_config('dupr') == 'configs/dupr/dupr_r18q_demo.py'
+    (folder / 'metafile.yml').write_text(
+        'Models:\n' + entry.format('dupr_r50', '      Epochs: 200\n'))
+    with pytest.raises(run_demo.DemoError,
+                       match='0 entries are marked as the demo config'):
+        run_demo.find_config('dupr')
+    (folder / 'metafile.yml').write_text(
+        'Models:\n' + entry.format('dupr_gone', '      Demo: true\n'))
+    with pytest.raises(run_demo.DemoError,
+                       match='the demo config configs/dupr/dupr_gone.py does '
+                       'not exist'):
+        run_demo.find_config('dupr')
 
     opts = _options('--methods', 'dupr', '--work-dir', str(tmp_path / 'w'))
     with pytest.raises(run_demo.DemoError) as err:
@@ -90,7 +161,8 @@ def test_missing_pieces_are_named(tmp_path, monkeypatch):
     assert 'missing pieces' in message
     assert 'tools/model_converters/export_to_mmdet.py' in message
     assert 'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py' in message
-    assert 'configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py' in message
+    assert 'byol has no configs/byol/metafile.yml' in message
+    assert 'configs/dupr/dupr_gone.py does not exist' in message
 
 
 def test_a_work_dir_of_other_options_is_refused():

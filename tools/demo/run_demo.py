@@ -1,7 +1,7 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """The end-to-end CPU demo: what region-level pretraining buys a detector.
 
-    python tools/demo/run_demo.py [--methods alfm [soco crosscl dupr byol]] \
+    python tools/demo/run_demo.py [--methods alfm [soco ... CONFIG.py]] \
         [--work-dir work_dirs/demo] [--data data/demo] \
         [--label-fraction 0.25] [--finetune-iters 300] [--finetune-seeds 2] \
         [--tiny]
@@ -11,14 +11,19 @@ stream in between):
 
 1. ``data``: the generated demo data set (``tools/data/make_demo_data.py``),
    kept if it exists;
-2. ``proposals``: selective-search proposals for the methods that need them
-   (SoCo, ALFM; ``tools/data/selective_search.py``), or with ``--proposals
+2. ``proposals``: selective-search proposals for the methods whose config
+   trains on them (a ``ProposalDataset``, or a region sampler with
+   ``needs_proposals``: SoCo, ALFM; ``tools/data/selective_search.py``), or
+   with ``--proposals
    detector --proposal-checkpoint PATH`` the boxes of a trained demo
    detector (``tools/data/detector_proposals.py``);
-3. ``pretrain <m>``: ``tools/train.py`` on the method's demo config (every one
-   uses the demo backbone "r18q"); the BYOL baseline always runs alongside;
+3. ``pretrain <m>``: ``tools/train.py`` on the method's demo config (the
+   entry of ``configs/<m>/metafile.yml`` marked ``Demo: true``, or the config
+   given instead of a name; every one uses the demo backbone "r18q"); the
+   BYOL baseline always runs alongside;
 4. ``export <m>``: ``tools/model_converters/export_to_mmdet.py ... --check
-   DETECTOR`` (backbone + FPN + box head for SoCo / ALFM, backbone otherwise);
+   DETECTOR`` with the export flags the method's transfer declaration gives
+   (backbone + FPN + box head for SoCo / ALFM, backbone otherwise);
 5. ``labels``: a ``--label-fraction`` subset of the train annotations
    (``tools/data/make_coco_subset.py``);
 6. ``finetune <init>``: the demo Faster R-CNN from each export and from random
@@ -56,9 +61,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-#: Every pretraining method the demo knows, in report order.
-METHODS = ('alfm', 'soco', 'crosscl', 'dupr', 'byol')
-#: The image-level baseline, always pretrained alongside.
+#: The image-level baseline, always pretrained alongside (reported last).
 BASELINE = 'byol'
 # 300 iterations (20 epochs of the 60 labelled images at batch 4) with 2
 # seeds per init: what fits `make demo` in about 20 minutes on 2 cores
@@ -68,22 +71,6 @@ FINETUNE_ITERS = 300
 FINETUNE_SEEDS = 2
 #: The fine-tuning run without pretraining.
 RANDOM = 'random'
-
-#: Expected demo pretraining config per method (all use the "r18q" demo
-#: backbone, so one detector fine-tunes every export). When a file is missing
-#: ``configs/<method>/*demo*.py`` is searched (see :func:`find_config`).
-PRETRAIN_CONFIGS = OrderedDict(
-    alfm='configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py',
-    soco='configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py',
-    crosscl='configs/crosscl/crosscl_resnet18q_1xb8-coslr-10e_demo.py',
-    dupr='configs/dupr/dupr_resnet18q_1xb8-coslr-10e_demo.py',
-    byol='configs/byol/byol_resnet18q_1xb8-coslr-10e_demo.py')
-#: Methods that train on selective-search proposals.
-NEEDS_PROPOSALS = ('soco', 'alfm')
-#: Export profile per method (the rest: backbone only). SoCo and ALFM
-#: pretrain the FPN and the 4conv1fc box head the demo detector has.
-EXPORT_FLAGS = dict(
-    soco=('--with-neck', '--with-head'), alfm=('--with-neck', '--with-head'))
 
 DETECTOR = ('configs/benchmarks/mmdetection/demo/'
             'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
@@ -151,6 +138,8 @@ class DemoOptions:
         in_process (bool): Call the tools' ``main(argv)`` in this process
             instead of a subprocess each (saves their ~10 s of imports per
             stage; the tests use it; output is not logged to files).
+        configs (dict): ``{method: config}`` given on the command line
+            instead of a name (the others use their demo config).
         proposals (str): ``'ss'`` (selective search) or ``'detector'``.
         proposal_checkpoint (str, optional): The trained demo detector for
             ``proposals='detector'``.
@@ -211,9 +200,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '-> evaluation -> report.md with plots. Resumable.')
     parser.add_argument(
         '--methods', nargs='+', default=['alfm'],
-        choices=[*METHODS, 'all'],
-        help='pretraining methods (default: alfm); the BYOL baseline and '
-        'random init always run alongside; "all" = every method')
+        metavar='NAME|CONFIG',
+        help='pretraining methods, in report order (default: alfm): a '
+        'method name (its demo config: the entry of '
+        'configs/<name>/metafile.yml marked `Demo: true`) or a pretraining '
+        'config (.py); the BYOL baseline and random init always run '
+        'alongside; "all" = every method with a demo config')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data', default=DEFAULT_DATA,
                         help='demo data root (generated when missing)')
@@ -257,10 +249,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def make_options(args: argparse.Namespace) -> DemoOptions:
     """Validate the arguments into :class:`DemoOptions`."""
-    methods = list(METHODS) if 'all' in args.methods else list(args.methods)
-    if BASELINE not in methods:
-        methods.append(BASELINE)
-    methods = [m for m in METHODS if m in methods]  # report order, no dups
+    methods, configs = resolve_methods(args.methods)
     if not 0 < args.label_fraction <= 1:
         raise DemoError(f'--label-fraction must be in (0, 1], got '
                         f'{args.label_fraction}')
@@ -284,7 +273,73 @@ def make_options(args: argparse.Namespace) -> DemoOptions:
         nproc=args.nproc,
         quiet=args.quiet,
         in_process=args.in_process,
+        configs=configs,
         **proposal_choice(args))
+
+
+def _apis():
+    """:mod:`mmalfm.apis.methods` (this checkout's package)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from mmalfm.apis import methods
+    return methods
+
+
+def resolve_methods(args: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
+    """``--methods`` as method names in report order (no duplicates, the
+    BYOL baseline last) and the configs given instead of names.
+
+    Raises:
+        DemoError: An unknown name or config, or two configs of one method.
+    """
+    apis = _apis()
+    names, configs = [], {}
+    for arg in args:
+        try:
+            if arg == 'all':
+                found = [(m, None) for m in apis.demo_methods(REPO)]
+            elif arg.endswith('.py'):
+                found = [apis.resolve_method(arg, REPO)]
+            elif arg in apis.transfer_specs():
+                found = [(arg, None)]
+            else:
+                raise DemoError(
+                    f'--methods {arg}: not a method '
+                    f'({", ".join(apis.transfer_specs())}) and not a '
+                    '.py config')
+        except apis.MethodConfigError as err:
+            raise DemoError(str(err)) from err
+        for name, config in found:
+            if config and configs.get(name, config) != config:
+                raise DemoError(
+                    f'--methods: two configs of {name} ({configs[name]}, '
+                    f'{config}); the demo runs one config per method.')
+            if config:
+                configs[name] = config
+            if name not in names:
+                names.append(name)
+    names = [m for m in names if m != BASELINE] + [BASELINE]
+    return names, configs
+
+
+def pretrain_config(opts: 'DemoOptions', method: str) -> str:
+    """The pretraining config of ``method``: the one given on the command
+    line, else its demo config (:func:`find_config`)."""
+    return opts.configs.get(method) or find_config(method)
+
+
+def needs_proposals(opts: 'DemoOptions', method: str) -> bool:
+    """Whether ``method``'s config trains on proposals (read from its data
+    set and region sampler, :func:`mmalfm.apis.methods.needs_proposals`)."""
+    return _apis().needs_proposals(
+        osp.join(REPO, pretrain_config(opts, method)))
+
+
+def export_flags(method: str) -> Tuple[str, ...]:
+    """The export flags of ``method``'s transfer declaration (SoCo and ALFM
+    pretrain the FPN and the 4conv1fc box head the demo detector has; the
+    rest export the backbone)."""
+    return _apis().transfer_specs()[method].export_flags
 
 
 def proposal_choice(args: argparse.Namespace) -> dict:
@@ -321,7 +376,7 @@ def build_plan(opts: DemoOptions) -> List[Stage]:
               lambda o: [osp.join(o.coco, TRAIN_ANN),
                          osp.join(o.coco, VAL_ANN)])
     ]
-    if any(m in NEEDS_PROPOSALS for m in opts.methods):
+    if any(needs_proposals(opts, m) for m in opts.methods):
         plan.append(
             Stage('proposals', 'detector proposals' if opts.proposals ==
                   'detector' else 'selective-search proposals',
@@ -429,32 +484,21 @@ def last_checkpoint(work_dir: str) -> str:
 # Pieces (configs and tools other parts of the project provide)
 # --------------------------------------------------------------------------
 def find_config(method: str) -> str:
-    """The demo pretraining config of ``method`` (repo-relative).
-
-    The expected name first; otherwise the one ``configs/<method>/*demo*.py``
-    (preferring names with ``r18q``/``resnet18q``).
+    """The demo pretraining config of ``method`` (repo-relative): the entry
+    of ``configs/<method>/metafile.yml`` marked ``Demo: true`` (every demo
+    config uses the "r18q" demo backbone, so one detector fine-tunes every
+    export).
 
     Raises:
-        DemoError: None found, naming the expected file.
+        DemoError: None (or several) marked, naming the metafile and the
+            fix.
     """
-    expected = PRETRAIN_CONFIGS[method]
-    if osp.isfile(osp.join(REPO, expected)):
-        return expected
-    found = sorted(
-        osp.relpath(p, REPO)
-        for p in glob.glob(osp.join(REPO, 'configs', method, '*demo*.py')))
-    quarter = [p for p in found if 'r18q' in p or 'resnet18q' in p]
-    if len(quarter) == 1 or len(found) == 1:
-        return (quarter or found)[0]
-    if found:
-        raise DemoError(
-            f'{method}: several demo configs and none is {expected}: '
-            f'{found}; rename the demo-backbone one to {expected}.')
-    raise DemoError(
-        f'missing piece: the {method} demo pretraining config {expected} '
-        '(configs/<method>/*demo*.py with the r18q demo backbone) does not '
-        f'exist yet. Run the demo without {method} (--methods ...) until it '
-        'lands.')
+    apis = _apis()
+    try:
+        return apis.demo_config(method, REPO)
+    except apis.MethodConfigError as err:
+        raise DemoError(f'{method}: {err} Run the demo without {method} '
+                        '(--methods ...) until it lands.') from err
 
 
 def check_pieces(opts: DemoOptions) -> Dict[str, str]:
@@ -475,7 +519,7 @@ def check_pieces(opts: DemoOptions) -> Dict[str, str]:
             missing.append(f'demo detector config {cfg}')
     for method in opts.methods:
         try:
-            configs[method] = find_config(method)
+            configs[method] = pretrain_config(opts, method)
         except DemoError as err:
             missing.append(str(err))
     if not missing:
@@ -692,7 +736,8 @@ def stage_params(opts: DemoOptions, stage: str) -> dict:
     """The options a stage's results depend on (kept in its record)."""
     params = dict(tiny=opts.tiny)
     if opts.proposals != 'ss' and stage in (
-            'proposals', *(f'pretrain_{m}' for m in NEEDS_PROPOSALS)):
+            'proposals', *(f'pretrain_{m}' for m in opts.methods
+                           if needs_proposals(opts, m))):
         params['proposals'] = opts.proposals
     if stage.startswith(FINETUNE_STAGES):
         params.update(label_fraction=opts.label_fraction, seed=opts.seed,
@@ -918,7 +963,7 @@ def stage_proposals(opts: DemoOptions) -> dict:
 def proposal_options(opts: DemoOptions, method: str) -> List[str]:
     """``--cfg-options`` pointing SoCo/ALFM at the detector's boxes (what
     their ``*_detector-proposals_demo.py`` configs change)."""
-    if opts.proposals != 'detector' or method not in NEEDS_PROPOSALS:
+    if opts.proposals != 'detector' or not needs_proposals(opts, method):
         return []
     return [f'train_dataloader.dataset.proposal_file={DETECTOR_PROPOSALS}']
 
@@ -926,7 +971,7 @@ def proposal_options(opts: DemoOptions, method: str) -> List[str]:
 def stage_pretrain(opts: DemoOptions, method: str) -> dict:
     """``tools/train.py`` on the method's demo config (``--resume`` when its
     work dir has a checkpoint)."""
-    config = opts.configs.get(method) or find_config(method)
+    config = pretrain_config(opts, method)
     work_dir = pretrain_dir(opts, method)
     args = [config, '--work-dir', work_dir]
     if last_checkpoint(work_dir):
@@ -954,7 +999,7 @@ def stage_export(opts: DemoOptions, method: str) -> dict:
                         f'{pretrain_dir(opts, method)} (pretrain first)')
     out = export_path(opts, method)
     os.makedirs(osp.dirname(out), exist_ok=True)
-    flags = EXPORT_FLAGS.get(method, ())
+    flags = export_flags(method)
     run_tool(opts, f'export_{method}', 'export', checkpoint, out, *flags,
              '--check', DETECTOR)
     if not osp.isfile(out):
