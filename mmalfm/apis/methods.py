@@ -12,7 +12,7 @@ declaration (:mod:`mmalfm.structures.transfer`) and a config folder
           Demo: true
         Config: configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py
 
-(see docs/user_guides/demo.md and docs/advanced_guides/add_method.md).
+(see docs/user_guides/demo.md and docs/user_guides/transfer.md).
 """
 import os.path as osp
 from functools import lru_cache

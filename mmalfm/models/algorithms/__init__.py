@@ -4,7 +4,8 @@ from .soco import SoCo
 from .upstream import register_upstream_transfers
 
 __all__ = [
-    'RegionBatch', 'RegionSelfSupervisor', 'SoCo', 'register_upstream_transfers'
+    'RegionBatch', 'RegionSelfSupervisor', 'SoCo',
+    'register_upstream_transfers'
 ]
 from .alfm import *  # noqa: F401,F403,E402
 from .alfm import __all__ as _alfm_all  # noqa: E402
