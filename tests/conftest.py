@@ -1,17 +1,75 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 import importlib.util
+import multiprocessing
 import os
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 from types import ModuleType
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_DATA = osp.join(REPO, 'tests', 'data')
+PLUGINS = osp.join(TEST_DATA, 'plugins')
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs one pytest-xdist worker per core: one thread each
+    # (two workers x all cores thrash), in this process and in the tools it
+    # starts.
+    torch.set_num_threads(1)
+    for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[_var] = '1'
+
+#: Node-id prefixes of the slowest tests (seconds each), run first in this
+#: order so that a parallel run does not end on one worker with a long
+#: test; everything else keeps pytest's order. The order is fixed, as
+#: pytest-xdist needs the same collection on every worker.
+SLOW_FIRST = (
+    'tests/test_tools/test_run_demo.py::test_tiny_demo_end_to_end_and_resume',
+    'tests/test_packaging/test_wheel_install.py',
+    'tests/test_tools/test_benchmark_demo_train.py::test_same_seed',
+    'tests/test_tools/test_selective_search_tool.py::test_resume_skips',
+    'tests/test_tools/test_benchmark_demo_train.py::test_random_init',
+    'tests/test_tools/test_soco_demo.py',
+    'tests/test_tools/test_detector_proposals.py::test_detector_proposals',
+    'tests/test_utils/test_config_check.py::test_train_tool_fails',
+    'tests/test_tools/test_train.py::test_dist_train_two_gloo_processes',
+    'tests/test_tools/test_train.py::test_resume_is_bit_identical',
+    'tests/test_utils/test_config_check.py::test_every_shipped_config',
+    'tests/test_tools/test_benchmark_demo_train.py::test_training_starts',
+    'tests/test_evaluation/test_region_probe.py::test_random_init_clearly',
+    'tests/test_evaluation/test_region_probe.py::test_cli_random_init',
+    'tests/test_tools/test_export_to_mmdet.py::test_check_passes',
+    'tests/test_tools/test_train.py::test_typo_in_module_type',
+    'tests/test_packaging/test_mim_configs.py::test_without_import_mmalfm',
+)
+
+#: Tests sharing an expensive module-scoped fixture: one pytest-xdist
+#: worker runs each group (``--dist loadgroup``), so the fixture is built
+#: once.
+XDIST_GROUPS = {
+    'tests/test_packaging/test_wheel_install.py': 'wheel_install',
+}
+
+
+def _slow_rank(nodeid: str) -> int:
+    return next((rank for rank, prefix in enumerate(SLOW_FIRST)
+                 if nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the group markers
+def pytest_collection_modifyitems(config, items) -> None:
+    """Slowest tests first (:data:`SLOW_FIRST`, a stable sort), and the
+    groups of :data:`XDIST_GROUPS` marked for pytest-xdist."""
+    items.sort(key=lambda item: _slow_rank(item.nodeid))
+    for item in items:
+        for prefix, group in XDIST_GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 def load_tool(relpath: str) -> ModuleType:
@@ -53,14 +111,85 @@ def run_tool(args: List[str], *, timeout: int = 300,
     proc = subprocess.run(
         args, cwd=REPO, env=env, capture_output=True, text=True,
         timeout=timeout)
-    if check and proc.returncode != 0:
-        pytest.fail(f'{" ".join(args)} exited with {proc.returncode}\n'
-                    f'--- stdout ---\n{proc.stdout[-4000:]}\n'
-                    f'--- stderr ---\n{proc.stderr[-8000:]}')
+    if check:
+        _fail_unless_ok(proc)
     return proc
 
 
+def _fail_unless_ok(proc: subprocess.CompletedProcess) -> None:
+    if proc.returncode != 0:
+        pytest.fail(f'{" ".join(map(str, proc.args))} exited with '
+                    f'{proc.returncode}\n'
+                    f'--- stdout ---\n{proc.stdout[-4000:]}\n'
+                    f'--- stderr ---\n{proc.stderr[-8000:]}')
+
+
 PYTHON = sys.executable
+_TOOLS: Dict[str, ModuleType] = {}
+
+
+def _tool_main_in_child(tool: str, args: Sequence[str], stdout: str,
+                        stderr: str) -> None:
+    """The forked child of :func:`fork_tool`: the tool's ``main(args)``
+    with fds 1/2 (and ``sys.stdout``/``sys.stderr``) on the given files, in
+    the repository root with the test plugins importable and one torch
+    thread, as :func:`run_tool` runs a tool. An ``int`` returned by
+    ``main`` is the exit status (the tools' ``sys.exit(main())``); an
+    exception is printed and exits with 1 (multiprocessing's bootstrap)."""
+    for fd, path in ((1, stdout), (2, stderr)):
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(handle, fd)
+        os.close(handle)
+    sys.stdout = open(1, 'w', buffering=1, closefd=False)
+    sys.stderr = open(2, 'w', buffering=1, closefd=False)
+    os.chdir(REPO)
+    sys.path[:0] = [REPO, PLUGINS]
+    torch.set_num_threads(1)
+    status = _TOOLS[tool].main(list(args))
+    if isinstance(status, int) and not isinstance(status, bool):
+        raise SystemExit(status)
+
+
+def fork_tool(tool: str, args: Sequence[str], *, timeout: int = 300,
+              check: bool = True) -> subprocess.CompletedProcess:
+    """Run a tool's ``main(args)`` in a forked child of this test process:
+    its own process (a run that exits or crashes takes nothing of its state
+    along, and the status is the process's), without paying the seconds of
+    imports (torch, mmdet, mmpretrain) of a fresh interpreter, which
+    dominate the tiny test runs. :func:`run_tool` remains for the tests of
+    the command line itself.
+
+    Args:
+        tool (str): The script, relative to the repository, e.g.
+            ``'tools/train.py'``; imported once per test process.
+        args (Sequence[str]): Its command-line arguments.
+        timeout (int): Seconds before the child is killed and the test
+            fails.
+        check (bool): Fail the test with the output on a nonzero status.
+
+    Returns:
+        subprocess.CompletedProcess: ``args`` (``[tool, *args]``), the
+        exit status, and the child's stdout and stderr.
+    """
+    if tool not in _TOOLS:
+        _TOOLS[tool] = load_tool(tool)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = osp.join(tmp, 'stdout'), osp.join(tmp, 'stderr')
+        child = multiprocessing.get_context('fork').Process(
+            target=_tool_main_in_child, args=(tool, list(args), out, err))
+        child.start()
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            pytest.fail(f'{tool} {" ".join(args)} timed out after '
+                        f'{timeout} s')
+        with open(out) as f_out, open(err) as f_err:
+            proc = subprocess.CompletedProcess([tool, *args], child.exitcode,
+                                               f_out.read(), f_err.read())
+    if check:
+        _fail_unless_ok(proc)
+    return proc
 
 
 
@@ -83,19 +212,54 @@ def tiny_demo_proposals(tiny_demo_data, tmp_path_factory) -> Tuple[str, str]:
     return coco, str(proposals)
 
 
-def train_on_proposals(config: str, work_dir, data: Tuple[str, str], *extra,
-                       check: bool = True):
-    """``tools/train.py`` on a ``ProposalDataset`` config of
-    ``tests/data/configs`` with the data of :func:`tiny_demo_proposals`."""
-    coco, proposals = data
-    return run_tool([
-        PYTHON, 'tools/train.py',
+def train_tiny(config: str, work_dir, data_options: Sequence[str], *extra,
+               check: bool = True,
+               fork: bool = True) -> subprocess.CompletedProcess:
+    """``tools/train.py`` on a config of ``tests/data/configs``.
+
+    Args:
+        config (str): ``'<name>.py'`` under ``tests/data/configs``.
+        work_dir: The run's work dir.
+        data_options (Sequence[str]): The ``--cfg-options`` that point the
+            config at the test data.
+        *extra: More arguments after them (``key=value`` options, then
+            flags such as ``--resume``).
+        check (bool): Fail the test on a nonzero exit status.
+        fork (bool): A forked child of this process (:func:`fork_tool`),
+            else a fresh interpreter running the script
+            (:func:`run_tool`).
+    """
+    args = [
         osp.join(TEST_DATA, 'configs', config), '--work-dir',
-        str(work_dir), '--cfg-options',
+        str(work_dir), '--cfg-options', *data_options, *extra
+    ]
+    if fork:
+        return fork_tool('tools/train.py', args, check=check)
+    return run_tool([PYTHON, 'tools/train.py', *args], check=check)
+
+
+def train_on_coco(config: str, work_dir, data_root: str, *extra,
+                  check: bool = True,
+                  fork: bool = True) -> subprocess.CompletedProcess:
+    """:func:`train_tiny` on an image-only config with the COCO images of
+    :func:`tiny_demo_data` (``data_root``)."""
+    return train_tiny(
+        config, work_dir,
+        [f'train_dataloader.dataset.data_root={data_root}/coco/'], *extra,
+        check=check, fork=fork)
+
+
+def train_on_proposals(config: str, work_dir, data: Tuple[str, str], *extra,
+                       check: bool = True,
+                       fork: bool = True) -> subprocess.CompletedProcess:
+    """:func:`train_tiny` on a ``ProposalDataset`` config with the data of
+    :func:`tiny_demo_proposals`."""
+    coco, proposals = data
+    return train_tiny(config, work_dir, [
         f'train_dataloader.dataset.dataset.data_root={coco}/',
         'train_dataloader.dataset.data_root=',
-        f'train_dataloader.dataset.proposal_file={proposals}', *extra
-    ], check=check)
+        f'train_dataloader.dataset.proposal_file={proposals}'
+    ], *extra, check=check, fork=fork)
 
 
 def tiny_trunk_cfg(**backbone_overrides) -> dict:
@@ -210,22 +374,33 @@ def assert_state_equal(a, b, what: str) -> None:
         assert a == b, f'{what}: {a!r} != {b!r}'
 
 
-def assert_resume_is_bit_identical(train, config: str, tmp_path) -> None:
+def assert_resume_is_bit_identical(train, config: str, tmp_path, *,
+                                   whole=None, kill=None) -> None:
     """4 iterations in one go == 2, killed (``<config>_interrupted.py``),
     ``--resume``, to 4: identical online and EMA target weights, BN
     statistics, optimizer (LARS momentum) and LR scheduler states.
+
+    Every run is a process of its own (:func:`train_tiny`), so the resumed
+    run has only the checkpoint of the killed one.
 
     Args:
         train (callable): ``train(config, work_dir, *extra, check=True)``
             running ``tools/train.py`` on the test data.
         config (str): ``'<name>.py'`` under ``tests/data/configs``.
         tmp_path: pytest's temporary directory.
+        whole (Path, optional): The work dir of an uninterrupted run of
+            ``config`` made by ``train``; by default made here, under
+            ``tmp_path / 'whole'``.
+        kill (callable, optional): Runs the interrupted run instead of
+            ``train`` (same signature).
     """
-    whole, split = tmp_path / 'whole', tmp_path / 'split'
-    train(config, whole)
+    split = tmp_path / 'split'
+    if whole is None:
+        whole = tmp_path / 'whole'
+        train(config, whole)
 
-    killed = train(config.replace('.py', '_interrupted.py'), split,
-                   check=False)
+    killed = (kill or train)(config.replace('.py', '_interrupted.py'), split,
+                             check=False)
     assert killed.returncode == 3, killed.stderr[-3000:]
     assert (split / 'iter_2.pth').exists()
     assert not (split / 'iter_4.pth').exists()

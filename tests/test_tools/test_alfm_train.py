@@ -1,7 +1,8 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""ALFM end to end (subprocesses, tools/train.py on the tiny demo data):
-the loss falls without a collapse warning, and resume is bit-identical
-(weights, EMA teacher, CDLP centre, LARS state, schedulers)."""
+"""ALFM end to end (tools/train.py on the tiny demo data, a forked process
+per run, conftest.fork_tool): the loss falls without a collapse warning, and
+resume is bit-identical (weights, EMA teacher, CDLP centre, LARS state,
+schedulers)."""
 import glob
 import json
 import os.path as osp

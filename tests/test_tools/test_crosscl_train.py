@@ -1,26 +1,17 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""CrossCL end to end (subprocesses): tools/train.py on the tiny demo data
-trains (finite losses, the five terms logged), and resume is bit-identical,
-the MoCo queue and its pointer included."""
+"""CrossCL end to end (a forked process per run, conftest.fork_tool):
+tools/train.py on the tiny demo data trains (finite losses, the five terms
+logged), and resume is bit-identical, the MoCo queue and its pointer
+included."""
 import json
-import os.path as osp
 
 import pytest
 import torch
-from conftest import (PYTHON, TEST_DATA, assert_resume_is_bit_identical,
-                      load_checkpoint, run_tool)
+from conftest import (assert_resume_is_bit_identical, load_checkpoint,
+                      train_on_coco)
 
-CONFIGS = osp.join(TEST_DATA, 'configs')
 TERMS = ('loss_global', 'loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4')
-
-
-def _train(config, work_dir, data_root, *extra, check=True):
-    return run_tool([
-        PYTHON, 'tools/train.py',
-        osp.join(CONFIGS, config), '--work-dir',
-        str(work_dir), '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}/coco/', *extra
-    ], check=check)
+_train = train_on_coco  # forked children (conftest.fork_tool)
 
 
 def _scalars(work_dir):

@@ -1,25 +1,19 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""DUPR end to end with tools/train.py on the tiny demo data (subprocesses):
-finite losses, queues in the checkpoint, and bit-identical resume (4
-iterations in one go == 2, killed, ``--resume``, to 4: weights, EMA target,
-patch/global queues and pointers, optimizer and LR scheduler)."""
+"""DUPR end to end with tools/train.py on the tiny demo data (a forked
+process per run, conftest.fork_tool): finite losses, queues in the
+checkpoint, and bit-identical resume (4 iterations in one go == 2, killed,
+``--resume``, to 4: weights, EMA target, patch/global queues and pointers,
+optimizer and LR scheduler)."""
 import json
 import math
-import os.path as osp
 
-from conftest import (PYTHON, TEST_DATA, assert_resume_is_bit_identical,
-                      load_checkpoint, run_tool)
-
-CONFIGS = osp.join(TEST_DATA, 'configs')
+from conftest import (assert_resume_is_bit_identical, load_checkpoint,
+                      train_on_coco)
 
 
 def _train(data_root, config, work_dir, *extra, check=True):
-    return run_tool([
-        PYTHON, 'tools/train.py',
-        osp.join(CONFIGS, config), '--work-dir',
-        str(work_dir), '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}/coco/', *extra
-    ], check=check)
+    # a forked child (conftest.fork_tool)
+    return train_on_coco(config, work_dir, data_root, *extra, check=check)
 
 
 def test_dupr_trains_and_resumes_bit_identically(tiny_demo_data, tmp_path):

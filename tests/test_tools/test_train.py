@@ -9,32 +9,40 @@ import pytest
 import torch
 from conftest import (PYTHON, REPO, TEST_DATA, assert_resume_is_bit_identical,
                       assert_state_equal, load_checkpoint, load_tool,
-                      run_tool)
+                      run_tool, train_on_coco)
 
 CONFIGS = osp.join(TEST_DATA, 'configs')
+# Runs are forked children of the test process (conftest.fork_tool); the
+# killed run of test_resume_is_bit_identical, test_dist_train_two_gloo_
+# processes and the tests of tools/test.py start the script itself.
+_train = train_on_coco
 
 
-def _train(config: str, work_dir, data_root: str, *extra, check=True):
-    return run_tool([
-        PYTHON, 'tools/train.py',
-        osp.join(CONFIGS, config), '--work-dir',
-        str(work_dir), '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}/coco/', *extra
-    ], check=check)
-
-
-def test_resume_is_bit_identical(tiny_demo_data, tmp_path):
-    """N iterations in one go == N/2, killed, --resume, to N."""
-    assert_resume_is_bit_identical(
-        lambda config, work_dir, *extra, check=True: _train(
-            config, work_dir, tiny_demo_data, *extra, check=check),
-        'byol_tiny.py', tmp_path)
-
-
-def test_resume_from_explicit_checkpoint(tiny_demo_data, tmp_path):
-    """`--resume PATH` resumes from that file, not the latest one."""
-    work = tmp_path / 'run'
+@pytest.fixture(scope='module')
+def byol_whole(tiny_demo_data, tmp_path_factory):
+    """The work dir of an uninterrupted ``byol_tiny.py`` run (4 iterations,
+    checkpoints at 2 and 4), shared by the resume tests."""
+    work = tmp_path_factory.mktemp('byol_whole')
     _train('byol_tiny.py', work, tiny_demo_data)
+    return work
+
+
+def test_resume_is_bit_identical(tiny_demo_data, byol_whole, tmp_path):
+    """N iterations in one go == N/2, killed, --resume, to N. The killed
+    run is `python tools/train.py`, a process that dies mid-run."""
+    def train(config, work_dir, *extra, check=True, fork=True):
+        return _train(config, work_dir, tiny_demo_data, *extra, check=check,
+                      fork=fork)
+
+    assert_resume_is_bit_identical(
+        train, 'byol_tiny.py', tmp_path, whole=byol_whole,
+        kill=lambda *args, **kwargs: train(*args, **kwargs, fork=False))
+
+
+def test_resume_from_explicit_checkpoint(tiny_demo_data, byol_whole,
+                                         tmp_path):
+    """`--resume PATH` resumes from that file, not the latest one."""
+    work = byol_whole
     first = load_checkpoint(work / 'iter_4.pth')
     shutil.copy(work / 'iter_2.pth', tmp_path / 'keep.pth')
     other = tmp_path / 'other'
