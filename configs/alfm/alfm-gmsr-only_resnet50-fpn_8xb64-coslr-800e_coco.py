@@ -4,8 +4,7 @@
 # collapse check) and sweep beta {0.5, 1, 2, 5} / eps2 {0.01, 0.05, 0.2}.
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 
-model = dict(
-    cdlp_head=None, cdlp_loss=None, target_ema=None, num_local_views=0)
+model = dict(cdlp_head=None, cdlp_loss=None, target_ema=None)
 train_dataloader = dict(
     dataset=dict(pipeline={{_base_.train_pipeline_global_only}}))
 custom_hooks = [

@@ -24,9 +24,7 @@ model = dict(
     # queue shrunk to the 240-image data set: 128 keys (about half an
     # epoch) hold no older key of the query's own image
     global_head=dict(feat_dim=64, queue_len=128),
-    view_size=crop_size,
-    window=window,
-    window_stride=window_stride)
+    view_size=crop_size)
 
 train_pipeline = [
     dict(type='LoadImageWithCheck'),

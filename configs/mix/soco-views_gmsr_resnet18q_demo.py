@@ -3,12 +3,12 @@
 # scaled to the demo (64/64/32 px), SoCoRegionSampler proposals with V1-side
 # jitter and pairs (V1, V2), (V1, V3); the model is ALFM with GMSR on
 # (V1, V2) and CDLP on every id-matched proposal pair of the sampler (no
-# local patches: num_local_views=0, num_views=3). Nothing but the config
-# changes: the geometry core, the sampler and the losses are shared. (ALFM's
+# local patches; the model reads the views from the batch). Nothing but the
+# config changes: the geometry core, the sampler and the losses are shared. (ALFM's
 # photometric pipelines are SoCo's V1/V2 settings.)
 _base_ = ['../alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py']
 
-model = dict(num_local_views=0, num_views=3, global_views=(0, 1))
+model = dict(global_views=(0, 1))
 soco_sampler = dict(
     type='SoCoRegionSampler',
     pairs=((0, 1), (0, 2)),

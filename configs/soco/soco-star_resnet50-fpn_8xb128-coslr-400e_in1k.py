@@ -4,8 +4,8 @@
 # same jittered V1 boxes). Loss: 1<->2, 1<->3, 1<->4.
 _base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
 
-model = dict(view_pairs=((0, 1), (0, 2), (0, 3)))
-
+# SoCo's views and sampler (_base_/datasets/soco_pipelines.py) with V3 at
+# 192 px and V4 = V2 at 112 px, sharing pair 1-2's boxes
 region_sampler = dict(
     _base_.region_sampler,
     pairs=((0, 1), (0, 2), (0, 3)),

@@ -41,7 +41,6 @@ model = dict(
             norm_eval=False),
         zero_init_residual=True),
     projector=dict(in_channels=2048),
-    view_pairs=((0, 1), ),
     scale_aware=False)
 
 region_sampler = dict(

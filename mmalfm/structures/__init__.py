@@ -7,6 +7,7 @@ Boxes are ``(x1, y1, x2, y2)`` continuous pixel corners (pixel ``i`` spans
 """
 from .box_ops import (box_area, boxes_overlap, grid_in_box, hflip_boxes,
                       intersect_boxes, pairwise_overlap, sliding_windows)
+from .region_batch import RegionBatch, Regions, RegionSet, RegionSetBatch
 from .soco_convention import (soco_inclusive_boxes, soco_level,
                               to_soco_normalized)
 from .transfer import (TransferDeclarationError, TransferSpec,
@@ -24,5 +25,5 @@ __all__ = [
     'grid_in_box', 'sliding_windows', 'soco_inclusive_boxes',
     'to_soco_normalized', 'soco_level', 'TransferSpec',
     'TransferDeclarationError', 'declare_transfer', 'find_transfer_spec',
-    'transfer_specs'
+    'transfer_specs', 'RegionSet', 'Regions', 'RegionSetBatch', 'RegionBatch'
 ]

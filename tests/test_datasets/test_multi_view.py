@@ -50,10 +50,10 @@ def _check_pixels(img, out, **resize):
 class _Scripted(BaseRegionSampler):
     """Returns None for the first ``nones`` attempts, then one region."""
 
-    def __init__(self, nones=0, needs_proposals=False, info=None):
+    def __init__(self, nones=0, needs_proposals=False, facts=None):
         self.nones = nones
         self.needs_proposals = needs_proposals
-        self.info = info or {}
+        self.facts = facts or {}
         self.calls = []
 
     def sample(self, geometry, img_shape, rng, proposals, attempt,
@@ -64,7 +64,7 @@ class _Scripted(BaseRegionSampler):
         if attempt < self.nones and not last_attempt:
             return None
         return Regions([RegionSet(0, [7], [[1., 2., 5., 6.]])], [],
-                       dict(self.info))
+                       **self.facts)
 
 
 # ---------------------------------------------------------- geometry
@@ -268,7 +268,7 @@ def test_sampler_built_from_task_utils():
 
 def test_region_crop_views_are_tight_crops_of_local_boxes():
     local = np.array([[2.5, 3., 10., 9.2], [20., 5., 30., 25.]], np.float32)
-    sampler = _Scripted(info=dict(local_boxes=local))
+    sampler = _Scripted(facts=dict(local_boxes=local))
     t = MultiViewCrop(
         views=[dict(kind='whole', size=8),
                dict(kind='region_crop', size=6, num=3)],

@@ -85,7 +85,7 @@ def test_soco_no_jitter_hand_values():
     assert sorted(set(r.sets[2].ids.tolist())) == [1, 2, 5]
     assert by_id(r.sets[2]) == by_id(r.sets[3]) == {
         1: list(P1), 2: list(P2), 5: list(P5)}
-    assert r.info == dict(fallback=False, num_selected=[4, 3])
+    assert r.facts() == dict(fallback=False, num_selected=[4, 3])
 
 
 def test_soco_ids_match_within_pairs_random():
@@ -164,7 +164,7 @@ def test_soco_fallback_sentinel_and_faithful_id():
     s = SoCoRegionSampler(pairs=((0, 1), ))
     assert run(s, SOCO_GEOM, props(P4), attempt=0, last=False) is None
     r = run(s, SOCO_GEOM, props(P4), attempt=4, last=True)
-    assert r.info['fallback'] is True
+    assert r.fallback is True
     assert r.sets[0].ids.tolist() == [-1] * 4
     assert r.sets[1].ids.tolist() == [-1] * 4
     assert r.sets[0].boxes.tolist() == [[0, 0, 400, 300]] * 4
@@ -186,7 +186,7 @@ def test_soco_no_proposals_use_whole_image():
     # one candidate: redraw at attempt 0 (m = 2), accepted at attempt 1
     assert run(s, SOCO_GEOM, props(), attempt=0, last=False) is None
     r = run(s, SOCO_GEOM, props(), attempt=1, last=False)
-    assert r.info['fallback'] is False
+    assert r.fallback is False
     assert by_id(r.sets[0]) == {1: [0, 0, 400, 300]}
     assert by_id(r.sets[1]) == {1: [100, 50, 300, 250]}
 
@@ -200,7 +200,7 @@ def test_soco_redraw_min_count_halves():
     three = props(P1, P2, P5)
     assert run(s8, SOCO_GEOM, three, attempt=0, last=False) is None
     r = run(s8, SOCO_GEOM, three, attempt=1, last=False)
-    assert r.info['num_selected'] == [3] and len(r.sets[0]) == 8
+    assert r.num_selected == [3] and len(r.sets[0]) == 8
     # SoCo FPN: V1-V2 has 1 candidate (P3), V1-V3 has 2 (P1, P5)
     one = props(P3, P1, P5)
     s = SoCoRegionSampler(jitter_prob=0)
@@ -213,7 +213,7 @@ def test_soco_redraw_min_count_halves():
                       (200, 150, 200, 150, 224, False),
                       (0, 0, 200, 150, 112, False)), one, attempt=1,
              last=False)
-    assert r1.info['num_selected'] == [1, 2]
+    assert r1.num_selected == [1, 2]
     assert r1.sets[1].ids.tolist() == [1] * 4
     # nothing intersects: redraw until the last attempt
     for t in range(4):
@@ -225,9 +225,9 @@ def test_soco_margin_one_is_the_released_test():
     # an overlap with V2 (x >= 100) one pixel wide fails the inclusive test
     s = SoCoRegionSampler(pairs=((0, 1), ), jitter_prob=0)
     r = run(s, SOCO_GEOM, props((60, 100, 101, 140)), last=True)
-    assert r.info['fallback'] is True
+    assert r.fallback is True
     r = run(s, SOCO_GEOM, props((60, 100, 102, 140)), last=True)
-    assert r.info['fallback'] is False
+    assert r.fallback is False
     assert by_id(r.sets[1]) == {1: [100, 100, 102, 140]}
     assert by_id(r.sets[0]) == {1: [60, 100, 102, 140]}
 
@@ -275,7 +275,7 @@ def test_soco_star_share_subset_and_c4():
     assert np.array_equal(r.sets[5].ids, r.sets[1].ids)
     assert np.array_equal(r.sets[5].boxes, r.sets[1].boxes)
     assert not np.array_equal(r.sets[0].boxes, r.sets[1].boxes)
-    assert r.info['num_selected'] == [4, 3, 4]
+    assert r.num_selected == [4, 3, 4]
     # a shared view with a smaller crop (100, 50, 200, 150): P3 is not in
     # it, so id 3 becomes -1 in both sets of the copied pair
     geom = views((0, 0, 400, 300, 224, False), (100, 50, 200, 200, 224, True),
@@ -340,7 +340,7 @@ def test_crosscl_windows_hand_values(flip):
     np.testing.assert_allclose(k.boxes, expect, atol=1e-4)
     valid = [14, 15, 20, 21]
     assert k.ids.tolist() == [i if i in valid else -1 for i in range(36)]
-    assert r.info['num_valid'] == 4
+    assert r.num_valid == 4
     # released key boxes x' = (X - l_k) * 224 / w_k in the (flipped) image
     key_view = src_to_view(torch.from_numpy(k.boxes).double(), geom[1])
     released = (src_flipped_image - [42, 52, 42, 52]) * 4
@@ -383,8 +383,8 @@ def test_dupr_grid_hand_values():
     expect = [[xe[c], ye[r_], xe[c + 1], ye[r_ + 1]] for r_ in range(4)
               for c in range(4)]
     assert a.boxes.tolist() == expect and b.boxes.tolist() == expect
-    assert r.info['no_overlap'] is False
-    assert r.info['overlap'] == pytest.approx(0.4)
+    assert r.no_overlap is False
+    assert r.overlap == pytest.approx(0.4)
     cells = torch.from_numpy(a.boxes).double()
     assert inside_view(cells, DUPR_GEOM[0]).all()
     assert inside_view(cells, DUPR_GEOM[1]).all()
@@ -397,14 +397,14 @@ def test_dupr_overlap_constraint():
     s = DUPRGridSampler(min_overlap=0.5)
     assert run(s, DUPR_GEOM, attempt=0, last=False) is None
     r = run(s, DUPR_GEOM, attempt=9, last=True)
-    assert [len(st) for st in r.sets] == [0, 0] and r.info['no_overlap']
+    assert [len(st) for st in r.sets] == [0, 0] and r.no_overlap
     disjoint = views((0, 0, 100, 100, 224, False),
                      (120, 120, 50, 50, 224, False))
     s = DUPRGridSampler(min_overlap=0.0)
     assert run(s, disjoint, last=False) is None
     r = run(s, disjoint, last=True)
     assert [len(st) for st in r.sets] == [0, 0]
-    assert r.info == dict(no_overlap=True, overlap=0.0)
+    assert r.facts() == dict(no_overlap=True, overlap=0.0)
     assert r.sets[0].boxes.shape == (0, 4)
 
 
@@ -445,17 +445,17 @@ def test_alfm_proposals_in_overlap_topped_up_with_random():
     assert a.ids.tolist() == b.ids.tolist() == [0, 1, 2, 3]
     assert np.array_equal(a.boxes, b.boxes)
     assert _inside_overlap(a.boxes)
-    pid = r.info['proposal_ids'].tolist()
+    pid = r.proposal_ids.tolist()
     assert sorted(pid) == [-1, -1, 1, 2]
     rows = {p: a.boxes[k].tolist() for k, p in enumerate(pid) if p > 0}
     assert rows == {1: list(R1), 2: [50, 30, 70, 70]}
-    assert r.info['fallback'] is True and r.info['num_random'] == 2
-    assert np.array_equal(r.info['local_boxes'], a.boxes)
+    assert r.fallback is True and r.num_random == 2
+    assert np.array_equal(r.local_boxes, a.boxes)
     # enough proposals: no random box
     s2 = ALFMRegionSampler(num_regions=2)
     r = run(s2, DUPR_GEOM, props(R1, R2, R3), seed=2)
-    assert r.info['fallback'] is False
-    assert sorted(r.info['proposal_ids'].tolist()) == [1, 2]
+    assert r.fallback is False
+    assert sorted(r.proposal_ids.tolist()) == [1, 2]
 
 
 def test_alfm_identical_boxes_are_one_region():
@@ -465,10 +465,10 @@ def test_alfm_identical_boxes_are_one_region():
     for seed in range(5):
         r = run(ALFMRegionSampler(num_regions=4), DUPR_GEOM,
                 props(R1, R1, R2, r2_clipped_twin), seed=seed)
-        pid = r.info['proposal_ids']
+        pid = r.proposal_ids
         # Only the first of each identical box can be chosen: ids 1 and 3.
         assert sorted(pid[pid > 0].tolist()) == [1, 3]
-        assert r.info['num_random'] == 2
+        assert r.num_random == 2
         boxes = r.sets[0].boxes
         assert len(np.unique(boxes, axis=0)) == len(boxes)
 
@@ -476,8 +476,8 @@ def test_alfm_identical_boxes_are_one_region():
 def test_alfm_random_fallback_and_random_source():
     s = ALFMRegionSampler()
     r = run(s, DUPR_GEOM, props(R3, R4), seed=0)
-    assert r.info['fallback'] is True and r.info['num_random'] == 4
-    assert r.info['proposal_ids'].tolist() == [-1] * 4
+    assert r.fallback is True and r.num_random == 4
+    assert r.proposal_ids.tolist() == [-1] * 4
     assert _inside_overlap(r.sets[0].boxes)
     wh = r.sets[0].boxes[:, 2:] - r.sets[0].boxes[:, :2]
     frac = wh / [50, 80]
@@ -488,7 +488,7 @@ def test_alfm_random_fallback_and_random_source():
     with_p = run(sr, DUPR_GEOM, props(R1, R2), seed=5)
     without = run(sr, DUPR_GEOM, None, seed=5)
     assert same_regions(with_p, without)
-    assert with_p.info['proposal_ids'].tolist() == [-1] * 4
+    assert with_p.proposal_ids.tolist() == [-1] * 4
     assert _inside_overlap(with_p.sets[0].boxes)
 
 
@@ -498,8 +498,8 @@ def test_alfm_overlap_required():
     s = ALFMRegionSampler()
     assert run(s, disjoint, props(R1), last=False) is None
     r = run(s, disjoint, props(R1), last=True)
-    assert [len(st) for st in r.sets] == [0, 0] and r.info['no_overlap']
-    assert r.info['local_boxes'].shape == (0, 4)
+    assert [len(st) for st in r.sets] == [0, 0] and r.no_overlap
+    assert r.local_boxes.shape == (0, 4)
 
 
 # ============================================================ determinism
@@ -516,7 +516,7 @@ def test_same_seed_same_regions(sampler, geom, proposals):
     r2 = run(sampler, geom, proposals, seed=7)
     r3 = run(sampler, geom, proposals, seed=8)
     assert same_regions(r1, r2)
-    assert r1.info.keys() == r2.info.keys()
+    assert r1.facts().keys() == r2.facts().keys()
     assert not same_regions(r1, r3)
 
 

@@ -21,6 +21,8 @@ from mmalfm.engine.hooks import RepresentationHealthHook
 from mmalfm.datasets.transforms import LoadImageWithCheck
 from mmalfm.engine.hooks.representation_health import (embedding_stats,
                                                        pair_stats)
+from mmalfm.models.utils.health import (HEALTH_INFO_KEY, StepHealth,
+                                        publish_health)
 from mmalfm.registry import HOOKS
 
 KEYS = ('std', 'eff_rank', 'mean_cos')
@@ -89,23 +91,33 @@ def test_max_samples_and_flattening():
 
 
 def test_pair_stats():
-    # Total count with an explicit number of images.
-    assert pair_stats(dict(pos_pairs=6, possible_pairs=24,
-                           num_images=4)) == dict(pos_frac=0.25, num_pos=1.5)
     # Per-image counts: the images are the entries.
     assert pair_stats(
-        dict(pos_pairs=torch.tensor([1, 0, 3]),
-             possible_pairs=torch.tensor([4, 4, 4]))) == dict(pos_frac=4 / 12,
-                                                              num_pos=4 / 3)
-    # A bool match mask [B, R1, R2]: possible pairs are its entries.
-    mask = torch.zeros(2, 3, 4, dtype=torch.bool)
-    mask[0, 0, 0] = mask[0, 1, 2] = mask[1, 2, 3] = True
-    assert pair_stats(dict(pos_pairs=mask)) == dict(pos_frac=3 / 24,
-                                                    num_pos=1.5)
-    # 0-d tensor: the batch size comes from the data batch.
-    assert pair_stats(dict(pos_pairs=torch.tensor(5)),
-                      batch_size=2) == dict(num_pos=2.5)
-    assert pair_stats(dict(embeddings=torch.eye(2))) == {}
+        StepHealth(pos_pairs=torch.tensor([1, 0, 3]),
+                   possible_pairs=torch.tensor([4, 4, 4]))) == dict(
+                       pos_frac=4 / 12, num_pos=4 / 3)
+    # Without possible pairs (or none possible): no pos_frac.
+    assert pair_stats(StepHealth(pos_pairs=torch.tensor([2, 3]))) == dict(
+        num_pos=2.5)
+    assert pair_stats(
+        StepHealth(pos_pairs=torch.tensor([0, 0]),
+                   possible_pairs=torch.tensor([0, 0]))) == dict(num_pos=0.)
+    assert pair_stats(StepHealth(embeddings=torch.eye(2))) == {}
+
+
+def test_publish_health_detaches_and_is_not_resumed():
+    # a new instance is the current one (where models publish)
+    hub = MessageHub.get_instance(f'test_health_publish_{id(object())}')
+    assert MessageHub.get_current_instance() is hub
+    x = torch.ones(2, 3, requires_grad=True)
+    publish_health(StepHealth(embeddings=x * 2, branches=dict(g=x * 3),
+                              pos_pairs=torch.tensor([1, 2])))
+    health = hub.get_info(HEALTH_INFO_KEY)
+    assert health.embeddings.tolist() == [[2.] * 3] * 2
+    assert not health.embeddings.requires_grad
+    assert not health.branches['g'].requires_grad
+    assert health.pos_pairs.tolist() == [1, 2]
+    assert HEALTH_INFO_KEY not in hub.state_dict()['runtime_info']
 
 
 def test_registered_and_validated():
@@ -116,7 +128,7 @@ def test_registered_and_validated():
 
 
 # --------------------------------------------------------------------------
-# A real Runner with a model implementing health_tensors().
+# A real Runner with a model that publishes its StepHealth.
 # --------------------------------------------------------------------------
 D = 4
 REGIONS = 4  # candidate pairs per image
@@ -149,7 +161,7 @@ class ToyDataset(Dataset):
 
 
 class ToyHealthModel(BaseModel):
-    """An identity ``neck`` and a ``health_tensors()`` of its last forward."""
+    """An identity ``neck``; each forward publishes its ``StepHealth``."""
 
     def __init__(self):
         super().__init__()
@@ -158,17 +170,15 @@ class ToyHealthModel(BaseModel):
             self.neck.weight.copy_(torch.eye(D))
         self.neck.weight.requires_grad_(False)
         self.offset = nn.Parameter(torch.zeros(1))
-        self._health = None
 
     def forward(self, inputs, pos=None, mode='loss'):
         emb = self.neck(torch.stack(inputs))
-        self._health = dict(embeddings=emb.detach(),
-                            pos_pairs=torch.tensor(pos),
-                            possible_pairs=REGIONS * len(inputs))
+        pos = torch.as_tensor(pos)
+        publish_health(
+            StepHealth(embeddings=emb,
+                       pos_pairs=pos,
+                       possible_pairs=torch.full_like(pos, REGIONS)))
         return dict(loss=(emb.sum() * 0 + self.offset).square().sum())
-
-    def health_tensors(self):
-        return self._health
 
 
 class RecordHub(Hook):
@@ -341,7 +351,6 @@ def test_byol_fallback_one_step():
                                       with_bias=True,
                                       with_last_bn=False,
                                       with_avg_pool=False))))
-    assert not hasattr(model, 'health_tensors')
     model.train()
     batch = 4
     data = dict(inputs=[
@@ -395,15 +404,11 @@ class ListHandler(logging.Handler):
 
 
 class BranchModel(nn.Module):
-    """``health_tensors()`` returns whatever the test sets."""
+    """A neck; the test publishes the step's health (:func:`_publish`)."""
 
     def __init__(self):
         super().__init__()
         self.neck = TupleNeck()
-        self.health = None
-
-    def health_tensors(self):
-        return self.health
 
 
 def _guard_runner(name):
@@ -419,10 +424,17 @@ def _guard_runner(name):
     return runner, handler
 
 
+def _publish(runner, health):
+    """What a model's step does: its ``StepHealth`` in the hub."""
+    runner.message_hub.update_info(HEALTH_INFO_KEY, StepHealth(**health),
+                                   resumed=False)
+
+
 def _check(hook, runner, health):
-    """One logged iteration with the given health dict."""
-    runner.model.health = health
+    """One logged iteration whose step publishes ``health`` (a dict of
+    ``StepHealth`` fields)."""
     hook.before_train_iter(runner, runner.iter)
+    _publish(runner, health)
     hook.after_train_iter(runner, runner.iter)
     runner.iter += 1
 
@@ -447,11 +459,24 @@ def test_branch_scalars_and_no_neck_fallback():
     runner2, _ = _guard_runner('test_health_branches_only')
     hook.before_train_iter(runner2, 0)
     runner2.model.neck(torch.eye(3))
-    runner2.model.health = dict(branches=dict(gmsr=SPREAD))
+    _publish(runner2, dict(branches=dict(gmsr=SPREAD)))
     hook.after_train_iter(runner2, 0)
     logged = runner2.message_hub.log_scalars
     assert 'train/health/gmsr/std' in logged
     assert 'train/health/std' not in logged
+
+
+def test_stale_health_of_an_earlier_step_is_not_read():
+    hook = RepresentationHealthHook(interval=1)
+    runner, _ = _guard_runner('test_health_stale')
+    _publish(runner, dict(branches=dict(gmsr=SPREAD)))  # an earlier step
+    hook.before_train_iter(runner, 0)
+    runner.model.neck(torch.eye(3))  # this step publishes nothing
+    hook.after_train_iter(runner, 0)
+    hub = runner.message_hub
+    assert 'train/health/gmsr/std' not in hub.log_scalars
+    assert hub.get_scalar('train/health/eff_rank').current() == \
+        pytest.approx(3, abs=1e-4)
 
 
 def test_guard_warns_once_after_patience_and_rearms():
@@ -547,16 +572,12 @@ class CollapsingModel(BaseModel):
         super().__init__()
         self.offset = nn.Parameter(torch.zeros(1))
         self.calls = 0
-        self._health = None
 
     def forward(self, inputs, pos=None, mode='loss'):
         self.calls += 1
         cdlp = SPREAD if self.calls < 3 else COLLAPSED
-        self._health = dict(branches=dict(gmsr=SPREAD, cdlp=cdlp))
+        publish_health(StepHealth(branches=dict(gmsr=SPREAD, cdlp=cdlp)))
         return dict(loss=self.offset.square().sum())
-
-    def health_tensors(self):
-        return self._health
 
 
 def test_guard_in_runner_log(tmp_path):

@@ -13,7 +13,9 @@ from mmengine.registry import DefaultScope
 import mmalfm  # noqa: F401
 from mmalfm.models import ALFM
 from mmalfm.models.algorithms.alfm import match_ids
+from mmalfm.models.utils.health import HEALTH_INFO_KEY
 from mmalfm.registry import MODELS, TRANSFORMS
+from mmalfm.structures import RegionBatch
 
 K = 32
 
@@ -42,7 +44,6 @@ def tiny_cfg(**overrides) -> dict:
             num_prototypes=K),
         gmsr_loss=dict(type='CodingRateLoss'),
         cdlp_loss=dict(type='SoftLabelDistillationLoss', out_dim=K),
-        num_local_views=4,
         level_thresholds=(7, 14, 28, 32))  # 224-px recipe scaled to 32 px
     cfg.update(overrides)
     return cfg
@@ -149,11 +150,12 @@ def test_loss_terms_and_gradients_reach_the_student_only(batch, hub):
                              for g in grads), prefix
     # The teacher holds no projector (GMSR is siamese).
     assert set(model.target) == {'backbone', 'neck', 'roi_head', 'cdlp_head'}
-    health = model.health_tensors()
-    assert health['branches']['gmsr'].shape == (2, 16)
-    assert health['branches']['cdlp'].shape == (2 * 4, 16)
-    assert not health['branches']['cdlp'].requires_grad
-    assert health['pos_pairs'].tolist() == [4, 4]
+    health = hub.get_info(HEALTH_INFO_KEY)
+    assert health.branches['gmsr'].shape == (2, 16)
+    assert health.branches['cdlp'].shape == (2 * 4, 16)
+    assert not health.branches['cdlp'].requires_grad
+    assert health.pos_pairs.tolist() == [4, 4]
+    assert health.possible_pairs.tolist() == [4, 4]
 
 
 def test_teacher_is_the_ema_and_the_centre_moves(batch, hub):
@@ -208,7 +210,7 @@ def test_no_overlap_images_contribute_to_gmsr_only(hub):
     views = [v.clone().requires_grad_(True) for v in data['inputs']]
     losses = model(views, data['data_samples'], mode='loss')
     assert losses['alfm_no_overlap'].item() == 1
-    assert model.health_tensors()['pos_pairs'].tolist() == [4, 0]
+    assert hub.get_info(HEALTH_INFO_KEY).pos_pairs.tolist() == [4, 0]
     (losses['loss_cdlp_local'] + losses['loss_cdlp_cross']).backward(
         retain_graph=True)
     for v in views:
@@ -235,13 +237,21 @@ def test_random_boxes_are_counted(hub):
 
 
 def test_view_mismatch_names_both_sides(hub):
-    model = build(num_local_views=3)
+    # view 2 is a local patch of the batch, not a context view
+    model = build(global_views=(0, 2))
     with pytest.raises(ValueError) as err:
         _loss(model, make_batch())
     msg = str(err.value)
-    assert 'num_views=5' in msg and 'num_local_views=3' in msg
-    assert 'batch has 6 views' in msg and '[2, 3, 4, 5]' in msg
+    assert 'model.global_views=(0, 2)' in msg
+    assert 'has 6 views, local patches at views [2, 3, 4, 5]' in msg
     assert 'region_crop' in msg
+    # no region sampler: CDLP has no pairs
+    bare = make_batch()
+    for ds in bare['data_samples']:
+        ds.set_metainfo(dict(regions=None))
+    with pytest.raises(ValueError, match='ALFM .CDLP/redundancy. needs '
+                       'region pairs.*ALFMRegionSampler'):
+        _loss(build(), bare)
 
 
 def test_configuration_errors():
@@ -250,14 +260,24 @@ def test_configuration_errors():
     with pytest.raises(ValueError, match='cdlp_head'):
         build(cdlp_head=None)
     with pytest.raises(ValueError, match='global_views'):
-        build(global_views=(0, 2), num_local_views=4)
+        build(global_views=(1, 1))
+    for key in ('num_views', 'num_local_views'):
+        with pytest.raises(ValueError) as err:
+            build(**{key: 4})
+        assert f'model.{key} was removed from ALFM' in str(err.value)
+        assert 'MultiViewCrop' in str(err.value)
 
 
 def test_teacher_on_local_view_and_barlow_term(batch, hub):
     model = build(
         teacher_view='local',
         redundancy_loss=dict(type='CrossCorrelationLoss', lambd=5e-3))
-    assert model.target_views(6) == [0, 1, 2, 3, 4, 5]
+    region_batch = RegionBatch.build(
+        model.data_preprocessor(copy.deepcopy(batch), True)['inputs'],
+        batch['data_samples'])
+    assert region_batch.local_views == [2, 3, 4, 5]
+    assert model.target_views(region_batch) == [0, 1, 2, 3, 4, 5]
+    assert build().target_views(region_batch) == [0, 1]
     losses = _loss(model, batch)
     assert {'loss_cdlp_local', 'loss_cdlp_cross',
             'loss_redundancy'} <= set(losses)
@@ -266,18 +286,18 @@ def test_teacher_on_local_view_and_barlow_term(batch, hub):
 
 
 def test_gmsr_only_has_no_teacher_and_encodes_global_views(hub):
-    model = build(cdlp_head=None, cdlp_loss=None, num_local_views=0)
+    model = build(cdlp_head=None, cdlp_loss=None)
     assert model.target_net is None
     batch = make_batch(num_local=1)
-    # the pipeline still has a local view: clear error
-    with pytest.raises(ValueError, match='num_local_views=0'):
-        _loss(model, batch)
-    model = build(cdlp_head=None, cdlp_loss=None, num_local_views=1)
     losses = _loss(model, batch)
     assert {k for k in losses if k.startswith('loss')} == {
         'loss_gmsr_align', 'loss_gmsr_entropy'
     }
-    assert model.online_views(3) == [0, 1]
+    inputs = model.data_preprocessor(copy.deepcopy(batch), True)['inputs']
+    region_batch = RegionBatch.build(inputs, batch['data_samples'])
+    assert region_batch.num_views == 3
+    assert model.online_views(region_batch) == [0, 1]
+    assert model.target_views(region_batch) == []
 
 
 def test_builds_in_a_foreign_scope():
@@ -309,20 +329,16 @@ def test_bn_groups_set_equals_one_head_call_per_region_set(batch, hub):
     model = build(bn_groups='set')
     assert build().bn_groups == 'batch'
     data = model.data_preprocessor(copy.deepcopy(batch), True)
-    from mmalfm.structures import ViewGeometry
     views = data['inputs']
-    geometry = ViewGeometry.collate(
-        [ds.metainfo['view_geometry'] for ds in data['data_samples']])
-    model._local_sets = []
-    regions, pairs = model.collate_regions(data['data_samples'], geometry)
-    feats = model.encode_views(views, model.online_views(len(views)))
-    sets = sorted({s for p in pairs for s in p}) + list(model._local_sets)
+    region_batch = RegionBatch.build(views, data['data_samples'])
+    feats = model.encode_views(views, model.online_views(region_batch))
+    sets = region_batch.pair_sets + region_batch.local_sets
     assert len(sets) >= 3
     ref = copy.deepcopy(model)
-    grouped = model._embed_sets(feats, regions, sets, geometry, target=False)
+    grouped = model._embed_sets(feats, region_batch, sets, target=False)
     for s in sets:  # the loop: one call of each head per set
         ref.bn_groups = 'batch'
-        want = ref._embed_sets(feats, regions, [s], geometry, target=False)
+        want = ref._embed_sets(feats, region_batch, [s], target=False)
         for got, exp in zip(grouped[s], want[s]):
             torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-6)
     for (name, b), rb in zip(model.state_dict().items(),
@@ -330,7 +346,7 @@ def test_bn_groups_set_equals_one_head_call_per_region_set(batch, hub):
         if 'running_' in name:
             torch.testing.assert_close(b, rb, rtol=1e-5, atol=1e-7)
     mixed = copy.deepcopy(ref)
-    both = mixed._embed_sets(feats, regions, sets, geometry, target=False)
+    both = mixed._embed_sets(feats, region_batch, sets, target=False)
     assert not torch.allclose(both[sets[0]][0], grouped[sets[0]][0],
                               atol=1e-4)
     with pytest.raises(ValueError, match="'batch' or 'set'"):

@@ -17,9 +17,10 @@ from mmengine.registry import DefaultScope
 import mmalfm  # noqa: F401
 from mmalfm.models import CrossCL
 from mmalfm.models.utils import prroi_pool_1x1
+from mmalfm.models.utils.health import HEALTH_INFO_KEY
 from mmalfm.registry import MODELS, TRANSFORMS
-from mmalfm.structures import (ViewGeometry, sliding_windows, src_to_view,
-                               view_to_src)
+from mmalfm.structures import (RegionBatch, RegionSetBatch, ViewGeometry,
+                               sliding_windows, src_to_view, view_to_src)
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 64
@@ -52,9 +53,7 @@ def tiny_cfg(**overrides) -> dict:
             with_avg_pool=True),
         global_head=dict(type='MoCoQueueHead', feat_dim=8, queue_len=16),
         loss=dict(type='InfoNCELoss', temperature=0.2),
-        view_size=SIZE,
-        window=WIN,
-        window_stride=STRIDE)
+        view_size=SIZE)
     cfg.update(overrides)
     return cfg
 
@@ -204,16 +203,21 @@ def test_five_terms_equal_hand_computed_values(hub):
     qb = torch.tensor([[[0., 0., 16., 16.], [8., 16., 40., 40.]]] * 2)
     kb = torch.tensor([[[4., 4., 20., 24.], [30., 30., 60., 60.]],
                        [[0., 8., 24., 32.], [16., 16., 48., 48.]]])
-    from mmalfm.models.algorithms.base import RegionBatch
     ids_q = torch.tensor([[0, 1], [0, 1]])
     ids_k = torch.tensor([[0, -1], [0, 1]])  # window 1 of image 0 ignored
-    regions = [
-        RegionBatch(0, 0, ids_q, qb, qb),
-        RegionBatch(1, 1, ids_k, kb, kb)
-    ]
+    batch = RegionBatch(
+        geometry=None,  # not read: the boxes are given in view pixels
+        view_shapes=[(SIZE, SIZE)] * 2,
+        sets=[
+            RegionSetBatch(0, 0, ids_q, qb, qb),
+            RegionSetBatch(1, 1, ids_k, kb, kb)
+        ],
+        pairs=[(0, 1)])
     queue = model.global_head.queue.queue.clone()
-    losses = model.region_losses({0: (p3q, p4q, gq)}, {1: (p3k, p4k, gk)},
-                                 regions, [(0, 1)], None, [])
+    losses, health = model.region_losses({0: (p3q, p4q, gq)},
+                                         {1: (p3k, p4k, gk)}, batch)
+    assert health.pos_pairs.tolist() == [1, 2]
+    assert health.possible_pairs.tolist() == [2, 2]
 
     def pool(f, b, s):
         return prroi_pool_1x1(f, b, s)
@@ -266,11 +270,10 @@ def test_loss_runs_and_grads_reach_online_params_only(batch, hub):
             assert p.grad is not None, name
     assert any(p.grad.abs().sum() > 0 for n, p in model.named_parameters()
                if n.startswith('neck.fpn_output3'))
-    health = model.health_tensors()
-    assert health['pos_pairs'].shape == (2, 36)
-    assert set(health['branches']) == {'global', 'p4', 'p3'}
-    assert health['branches']['p4'].shape == (
-        int(health['pos_pairs'].sum()), 16)
+    health = hub.get_info(HEALTH_INFO_KEY)
+    assert health.possible_pairs.tolist() == [36, 36]
+    assert set(health.branches) == {'global', 'p4', 'p3'}
+    assert health.branches['p4'].shape == (int(health.pos_pairs.sum()), 16)
 
 
 def test_ema_is_constant_0999_and_updates_before_the_key_forward(batch, hub):
@@ -328,37 +331,47 @@ def test_sampler_model_integration_36_windows_shared_flip(hub):
     # the model accepts the batch and pools 36 windows per image
     model = build()
     losses = _loss(model, batch)
-    assert model.health_tensors()['pos_pairs'].shape == (6, 36)
+    health = hub.get_info(HEALTH_INFO_KEY)
+    assert health.possible_pairs.tolist() == [36] * 6
+    assert losses['valid_windows'].item() == pytest.approx(
+        health.pos_pairs.float().mean().item())
     assert 0 < losses['valid_windows'].item() <= 36
 
 
 def test_batch_errors_name_both_sides(hub):
-    model = build(view_size=96, window=48 * 96 / 224,
-                  window_stride=32 * 96 / 224)
+    model = build(view_size=96)
     with pytest.raises(ValueError, match=r'view 0 is 64x64 but model\.'
                        r'view_size=96'):
         _loss(model, make_batch())
-    model = build(window=20., window_stride=10.)
-    with pytest.raises(ValueError, match='not the model.s grid') as err:
-        _loss(model, make_batch())
-    assert 'model.window=20.0' in str(err.value)
+    bare = make_batch()
+    for ds in bare['data_samples']:
+        ds.set_metainfo(dict(regions=None))
+    with pytest.raises(ValueError) as err:
+        _loss(build(), bare)
+    assert 'CrossCL needs 1 region pair(s) but the batch has 0' in str(
+        err.value)
+    assert 'CrossCLWindowSampler' in str(err.value)
+
+
+def test_retired_window_keys_name_the_sampler():
+    for key in ('window', 'window_stride'):
+        with pytest.raises(ValueError) as err:
+            build(**{key: 32.})
+        msg = str(err.value)
+        assert f'model.{key} was removed from CrossCL' in msg
+        assert 'CrossCLWindowSampler' in msg
 
 
 # ------------------------------------------------------------ build errors
 def test_build_error_p4_smaller_than_the_negative_pooling():
     with pytest.raises(ValueError) as err:
-        build(view_size=32, window=48 * 32 / 224,
-              window_stride=32 * 32 / 224)
+        build(view_size=32)
     msg = str(err.value)
     assert 'model.view_size=32' in msg and '2x2' in msg and 'P4' in msg
     assert 'at least 48 px' in msg
 
 
 def test_build_error_window_grid_does_not_fit_the_view():
-    with pytest.raises(ValueError) as err:
-        build(window=80.)
-    msg = str(err.value)
-    assert 'model.window=80.0' in msg and 'model.view_size=64' in msg
     with pytest.raises(ValueError, match='does not fit the view size 64'):
         TRANSFORMS.build(
             dict(

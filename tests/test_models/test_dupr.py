@@ -15,9 +15,10 @@ from mmpretrain.structures import DataSample
 import mmalfm  # noqa: F401
 from mmalfm.datasets.transforms.samplers import DUPRGridSampler
 from mmalfm.models import DUPR
-from mmalfm.models.algorithms.base import RegionBatch
+from mmalfm.models.utils.health import HEALTH_INFO_KEY
 from mmalfm.registry import MODELS
-from mmalfm.structures import ViewGeometry, src_to_view, view_to_src
+from mmalfm.structures import (RegionBatch, RegionSetBatch, ViewGeometry,
+                               src_to_view, view_to_src)
 
 REPO = Path(__file__).resolve().parents[2]
 BN = dict(type='BN')
@@ -94,7 +95,7 @@ def sample(crop_b, last_attempt=True, grid=4):
 
 def test_grid_cells_map_back_to_the_same_source_rectangles():
     regions = sample(CROP_B)
-    assert regions.info['no_overlap'] is False
+    assert regions.no_overlap is False
     expected = torch.tensor([[30. + 10 * c, 20. + 10 * r, 40. + 10 * c,
                               30. + 10 * r] for r in range(4)
                              for c in range(4)], dtype=torch.float64)
@@ -122,7 +123,7 @@ def test_grid_cells_map_back_to_the_same_source_rectangles():
 def test_no_overlap_redraws_then_gives_empty_sets():
     assert sample(FAR_B, last_attempt=False) is None
     regions = sample(FAR_B)
-    assert regions.info['no_overlap'] is True
+    assert regions.no_overlap is True
     assert [len(s.ids) for s in regions.sets] == [0, 0]
 
 
@@ -142,14 +143,14 @@ def make_batch(crops_b, size=32, seed=0):
     return inputs, samples
 
 
-def test_identities_through_the_collate_path_and_loss(hub):
+def test_identities_through_the_region_batch_and_loss(hub):
     model = build()
     inputs, samples = make_batch([CROP_B, FAR_B])
-    geom = ViewGeometry.collate(
-        [s.metainfo['view_geometry'] for s in samples])
-    regions, pairs = model.collate_regions(samples, geom)
-    assert pairs == [(0, 1)]
-    assert [(r.ids >= 0).sum(1).tolist() for r in regions] == [[16, 0]] * 2
+    batch = RegionBatch.build(inputs, samples)
+    assert batch.pairs == [(0, 1)]
+    assert [(r.ids >= 0).sum(1).tolist() for r in batch.sets] == [[16, 0]] * 2
+    assert batch.no_overlap.tolist() == [False, True]
+    assert model.online_views(batch) == model.target_views(batch) == [0, 1]
     losses = model.loss(inputs, samples)
     assert set(losses) == {
         'loss_global', 'loss_reid_c3', 'loss_reid_c4', 'loss_reid_c5',
@@ -159,9 +160,10 @@ def test_identities_through_the_collate_path_and_loss(hub):
     for key, value in losses.items():
         assert value.dim() == 0 and torch.isfinite(value), key
     # only the overlapping image's 16 cells take part (health rows)
-    health = model.health_tensors()
-    assert health['branches']['reid_c3'].shape == (16, 16)
-    assert health['pos_pairs'].tolist() == [16, 0]
+    health = hub.get_info(HEALTH_INFO_KEY)
+    assert health.branches['reid_c3'].shape == (16, 16)
+    assert health.pos_pairs.tolist() == [16, 0]
+    assert health.possible_pairs is None
 
 
 def test_batch_without_any_overlap_gives_only_the_global_loss(hub):
@@ -307,7 +309,7 @@ def test_important_patches_are_the_top_energy_cells():
     cells = torch.tensor([[32. * c, 32. * r, 32. * (c + 1), 32. * (r + 1)]
                           for r in range(4) for c in range(4)])[None]
     ids = torch.arange(16)[None]
-    regions = [RegionBatch(s, s, ids, cells, cells) for s in range(2)]
+    regions = [RegionSetBatch(s, s, ids, cells, cells) for s in range(2)]
     valid = torch.ones(1, 16, dtype=torch.bool)
     keep = model.important_mask({0: feats, 1: feats}, regions, valid)
     assert sorted(keep[0].nonzero().flatten().tolist()) == sorted(
@@ -325,10 +327,13 @@ def test_min_cell_strides_masks_small_cells_per_level():
     a = torch.tensor([[[0., 0., 20., 20.], [0., 0., 40., 40.]]])
     b = torch.tensor([[[0., 0., 20., 20.], [0., 0., 30., 40.]]])
     ids = torch.arange(2)[None]
-    regions = [RegionBatch(0, 0, ids, a, a), RegionBatch(1, 1, ids, b, b)]
+    regions = [
+        RegionSetBatch(0, 0, ids, a, a),
+        RegionSetBatch(1, 1, ids, b, b)
+    ]
     assert model.size_mask(regions, 0).tolist() == [[True, True]]
     assert model.size_mask(regions, 1).tolist() == [[False, False]]
-    regions[1] = RegionBatch(1, 1, ids, a, a)
+    regions[1] = RegionSetBatch(1, 1, ids, a, a)
     assert model.size_mask(regions, 1).tolist() == [[False, True]]
     assert model.size_mask(regions, 2).tolist() == [[False, False]]
 

@@ -17,6 +17,7 @@ from mmengine.registry import DefaultScope
 import mmalfm  # noqa: F401
 from mmalfm.engine.hooks.non_finite import non_finite_names
 from mmalfm.models import RegionSelfSupervisor, SoCo
+from mmalfm.models.utils.health import HEALTH_INFO_KEY
 from mmalfm.registry import MODELS, TRANSFORMS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +42,6 @@ def tiny_cfg(**overrides) -> dict:
         predictor=dict(mlp, in_channels=16, hid_channels=64, out_channels=16),
         loss=dict(type='CorrespondenceBYOLLoss'),
         target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.),
-        view_pairs=((0, 1), (0, 2)),
         level_thresholds=(7, 14, 28, 32))  # 224-px recipe scaled to 32 px
     cfg.update(overrides)
     return cfg
@@ -106,6 +106,11 @@ def _loss(model, batch):
     return model(**data, mode='loss')
 
 
+def last_health():
+    """The ``StepHealth`` the last step published."""
+    return MessageHub.get_current_instance().get_info(HEALTH_INFO_KEY)
+
+
 def test_loss_runs_and_grads_reach_online_params_only(batch, hub):
     model = build()
     assert isinstance(model, RegionSelfSupervisor)
@@ -127,11 +132,13 @@ def test_loss_runs_and_grads_reach_online_params_only(batch, hub):
         assert grads and any(g is not None and g.abs().sum() > 0
                              for g in grads), prefix
     # health protocol: online embeddings of the assigned slots + pairs
-    health = model.health_tensors()
-    assert health['embeddings'].shape == (2 * 4, 16)
-    assert health['pos_pairs'].dtype == torch.bool
-    assert health['pos_pairs'].shape == (2, 16, 16)
-    assert health['pos_pairs'].sum(dim=(1, 2)).min() >= 1
+    health = last_health()
+    assert health.embeddings.shape == (2 * 4, 16)
+    assert not health.embeddings.requires_grad
+    # pair (V1, V2): 16 slots (4 boxes x 4 levels) a side
+    assert health.possible_pairs.tolist() == [16 * 16, 16 * 16]
+    assert health.pos_pairs.shape == (2, )
+    assert health.pos_pairs.min() >= 1
 
 
 def test_first_update_copies_the_online_network(batch, hub):
@@ -186,17 +193,17 @@ def test_assigned_level_only_has_the_same_positive_pairs(batch, hub):
     faithful = build()
     fast = build(assigned_level_only=True)
     _loss(faithful, batch)
-    pos_faithful = faithful.health_tensors()['pos_pairs']
+    pos_faithful = last_health().pos_pairs
     losses = _loss(fast, batch)
-    pos_fast = fast.health_tensors()['pos_pairs']
-    assert pos_fast.shape == (2, 4, 4)
-    assert torch.equal(pos_fast.sum(dim=(1, 2)), pos_faithful.sum(dim=(1, 2)))
+    pos_fast = last_health().pos_pairs
+    assert last_health().possible_pairs.tolist() == [4 * 4, 4 * 4]
+    assert torch.equal(pos_fast, pos_faithful)
     assert all(torch.isfinite(v) for v in losses.values())
 
 
 def test_soco_star_four_views(hub):
     batch = make_batch(sizes=(32, 32, 24, 16), pairs=((0, 1), (0, 2), (0, 3)))
-    model = build(view_pairs=((0, 1), (0, 2), (0, 3)))
+    model = build()  # the pairs are the sampler's
     losses = _loss(model, batch)
     assert set(losses) == {
         'loss_1to2', 'loss_2to1', 'loss_1to3', 'loss_3to1', 'loss_1to4',
@@ -204,14 +211,26 @@ def test_soco_star_four_views(hub):
     }
 
 
-def test_view_pairs_mismatch_names_both_sides(batch, hub):
-    model = build(view_pairs=((0, 1), (0, 2), (0, 3)))
+def test_retired_view_pairs_key_names_the_pipeline(hub):
     with pytest.raises(ValueError) as err:
-        _loss(model, batch)
+        build(view_pairs=((0, 1), (0, 2)))
     msg = str(err.value)
-    assert 'view_pairs=[(0, 1), (0, 2), (0, 3)]' in msg
-    assert '3 views' in msg and '[(0, 1), (0, 2)]' in msg
-    assert 'SoCoRegionSampler' in msg
+    assert 'model.view_pairs was removed from SoCo' in msg
+    assert 'SoCoRegionSampler(pairs=...)' in msg
+    with pytest.raises(TypeError, match=r"\['not_a_key'\]"):
+        build(not_a_key=1)
+
+
+def test_batch_without_region_pairs_names_the_sampler(batch, hub):
+    model = build()
+    bare = copy.deepcopy(batch)
+    for ds in bare['data_samples']:
+        ds.set_metainfo(dict(regions=None))
+    with pytest.raises(ValueError) as err:
+        _loss(model, bare)
+    msg = str(err.value)
+    assert 'SoCo needs region pairs but the batch has 0' in msg
+    assert '3 views' in msg and 'SoCoRegionSampler' in msg
 
 
 def test_non_finite_view_poisons_only_its_terms(batch, hub):
@@ -279,13 +298,12 @@ def test_c4_variant(hub):
             with_last_bias=True,
             with_avg_pool=False,
             norm_cfg=BN1D),
-        view_pairs=((0, 1), ),
         scale_aware=False)
     assert any(k.startswith('roi_head.shared_head.layer4.')
                for k in model.state_dict())
     losses = _loss(model, batch)
     assert set(losses) == {'loss_1to2', 'loss_2to1'}
-    assert model.health_tensors()['pos_pairs'].shape == (2, 4, 4)
+    assert last_health().possible_pairs.tolist() == [16, 16]
 
 
 def test_r50_c4_keys_equal_mmdet_c4_mask_rcnn():
@@ -318,11 +336,12 @@ def _per_level_embed_set(model: SoCo):
     from mmalfm.models.utils import scale_aware_slot_ids
     from mmalfm.structures import to_soco_normalized
 
-    def embed_set(rb, geom, online, target):
+    def embed_set(rb, batch, online, target):
+        geom = batch.geometry[:, rb.view]
         levels = model._levels(rb, geom)
         size = geom.out_size.to(rb.boxes)[:, None, [0, 1, 0, 1]]
         boxes = to_soco_normalized(rb.boxes, geom) * size
-        shape = model.view_shapes[rb.view]
+        shape = batch.view_shapes[rb.view]
 
         def run(feats, is_target):
             return torch.cat([

@@ -5,8 +5,8 @@
 # p 0.8 -> RandomGrayscale p 0.2 (blur first, unlike MoCo v2). Regions: the
 # 6x6 grid of 48-px windows at stride 32 in the query view (view 0), mapped
 # to the key view (view 1); id -1 where not fully inside the key view.
-# `crop_size`, `window`, `window_stride` must equal model.view_size/window/
-# window_stride (checked on every batch).
+# `crop_size` must equal model.view_size; the window grid is the sampler's
+# (the model reads it from the batch).
 crop_size = 224
 window = 48
 window_stride = 32

@@ -53,7 +53,6 @@ model = dict(
     # MMEngine EMA convention: update rate m = 1 - tau; tau 0.996 -> 1.
     target_ema=dict(type='CosineEMA', momentum=0.004, end_momentum=0.),
     global_views=(0, 1),
-    num_local_views=4,
     level_thresholds=(48, 96, 192, 224),  # SoCo aware_range at 224 px
     local_level=None,  # [D] by patch size: a 96-px patch -> P3
     local_box='whole',

@@ -31,10 +31,8 @@ model = dict(
     global_neck={{_base_.mocov2_global_neck}},
     global_head={{_base_.mocov2_global_head}},
     loss=dict(type='InfoNCELoss', temperature=0.2),
-    # = the sampler's view_size / window / stride (checked on every batch)
+    # = the views' side (the window grid is the sampler's)
     view_size=224,
-    window=48,
-    window_stride=32,
     neg_pool=(3, 1),  # (kernel, stride) in cells; 384 px: (4, 2), 480: (5, 2)
     level_strides=(8, 16),
     gather_p4=True,  # released: P4 negatives all-gathered

@@ -31,7 +31,6 @@ model = dict(
     target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.),
     # Released code forwards every view separately (per-view BN stats).
     batch_views=False,
-    view_pairs=((0, 1), (0, 2)),
     level_thresholds=(48, 96, 192, 224),
     # Every box pooled at P2-P5; BN statistics of head/projector/predictor
     # per level of a box set, as the released per-level calls (bn_groups

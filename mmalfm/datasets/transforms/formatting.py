@@ -35,7 +35,8 @@ class PackMultiViewInputs(PackInputs):
         data_samples], device=...)`` gives batch ``[N, K]``), ``regions``
         (``Regions.to_dict()``: ``views [S]``, ``ids`` list of ``[M_s]``,
         ``boxes`` list of ``[M_s, 4]`` source boxes, ``pairs [Q, 2]``,
-        ``info``) when a sampler ran, ``img_path``, ``ori_shape``
+        ``info`` = the set facts; ``RegionBatch.build`` reads it back
+        typed) when a sampler ran, ``img_path``, ``ori_shape``
         (``(H, W)`` of the source), ``img_shape`` (list of ``(h_k, w_k)``)
         and ``sample_idx``;
       - data field ``proposals``: float32 tensor ``[P, 4]`` of source

@@ -226,7 +226,7 @@ class MultiViewCrop(BaseTransform):
       slightly different interpolation).
     * ``dict(kind='region_crop', size=96, margin=0.)``: a tight crop of a
       region chosen by the sampler (ALFM's local patches). The crops are
-      ``regions.info['local_boxes']`` (``[N, 4]`` source boxes, row ``r`` =
+      ``regions.local_boxes`` (``[N, 4]`` source boxes, row ``r`` =
       region id ``r``) or, if the sampler gives none, the boxes and ids of
       ``regions.sets[region_set]`` (``region_set=0`` by default). The i-th
       region-crop view takes box ``i mod N``, enlarged by ``margin`` times
@@ -236,7 +236,7 @@ class MultiViewCrop(BaseTransform):
       views. For each region-crop view the transform appends a
       :class:`RegionSet` (``view`` = that view, ``ids = [r]``, ``boxes`` =
       the region's source box; empty without a box) to ``regions.sets``
-      and its index to ``regions.info['local_sets']``; it adds **no**
+      and its index to ``regions.local_sets``; it adds **no**
       pairs (pairs are the sampler's decision). The region box of a local
       view in its own pixels is its whole view (``geom.view_box``).
 
@@ -256,7 +256,7 @@ class MultiViewCrop(BaseTransform):
     last_attempt)`` (``geometry``: the drawn views, batch ``[K_drawn]``,
     float64, CPU); None asks for a new draw, and None on the last attempt
     is an error. The number of draws is written to
-    ``regions.info['attempts']``. Pixels are cut once, for the accepted
+    ``regions.attempts``. Pixels are cut once, for the accepted
     draw. When
     ``sampler.needs_proposals`` the image must carry ``proposals``
     (``[P, 4]`` source boxes, from ``ProposalDataset``); they are clipped
@@ -423,14 +423,14 @@ class MultiViewCrop(BaseTransform):
     def _local_boxes(self, regions: Regions,
                      spec: _ViewSpec) -> Tuple[np.ndarray, np.ndarray]:
         """Source boxes ``[N, 4]`` and ids ``[N]`` of the local crops."""
-        boxes = regions.info.get('local_boxes')
+        boxes = regions.local_boxes
         if boxes is not None:
             boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
             return boxes, np.arange(len(boxes), dtype=np.int64)
         if not 0 <= spec.region_set < len(regions.sets):
             raise IndexError(
                 f"MultiViewCrop kind='region_crop': the sampler gives no "
-                f"info['local_boxes'] and region_set={spec.region_set} but "
+                f'local_boxes and region_set={spec.region_set} but '
                 f'it returned {len(regions.sets)} sets')
         src = regions.sets[spec.region_set]
         return src.boxes, src.ids
@@ -454,7 +454,7 @@ class MultiViewCrop(BaseTransform):
             local_sets.append(len(regions.sets))
             regions.sets.append(
                 RegionSet(view=self.num_drawn + i, ids=ids, boxes=boxes))
-        regions.info['local_sets'] = local_sets
+        regions.local_sets = local_sets
         out = torch.tensor([s.size for s in specs], dtype=torch.float64)
         flip = torch.from_numpy(flips[self.num_drawn:])
         return ViewGeometry(
@@ -474,7 +474,7 @@ class MultiViewCrop(BaseTransform):
             regions = sampler.sample(geom, img_hw, rng, proposals, attempt,
                                      last)
             if regions is not None:
-                regions.info['attempts'] = attempt + 1
+                regions.attempts = attempt + 1
                 break
             if last:
                 raise RuntimeError(

@@ -7,48 +7,25 @@ matcher finds no positive pairs trains on nothing. :class:`RepresentationHealthH
 logs a handful of scalars that make both visible in the text log and in every
 visualizer backend (TensorBoard, W&B, ...).
 
-The model protocol
-------------------
-The hook reads what the algorithm (``runner.model``, unwrapped from DDP/FSDP
-with :func:`mmengine.model.is_model_wrapper`) exposes. An algorithm *may*
-implement ::
+Where the tensors come from
+---------------------------
+Every step, a region algorithm publishes its health tensors as one
+:class:`~mmalfm.models.utils.health.StepHealth` (``embeddings``,
+``branches``, per-image ``pos_pairs`` / ``possible_pairs``; the schema is
+documented in ``mmalfm/models/utils/health.py``) in the message hub's
+runtime info under ``HEALTH_INFO_KEY``. The hook clears that entry before
+each logged iteration and reads it after the train step, so it only ever
+sees the current step's tensors.
 
-    def health_tensors(self) -> Optional[dict]:
-        '''Tensors of the last training forward, for RepresentationHealthHook.'''
-
-returning ``None`` (nothing cached yet) or a dict with any of the keys
-
-- ``embeddings`` (Tensor ``[N, ...]``): the online embeddings of the last
-  forward, one row per sample (image or region); flattened to ``[N, d]``.
-- ``pos_pairs`` (int, 0-d Tensor, 1-d Tensor ``[B]`` or bool Tensor
-  ``[B, ...]``): the positive (matched) region pairs of the last batch,
-  as the total count (int / 0-d), the per-image counts (1-d, non-bool) or a
-  match mask whose leading dimension is the image (bool, any rank >= 1).
-- ``possible_pairs`` (int or Tensor, optional): the number of candidate pairs
-  the matcher could have matched (a Tensor is summed). Defaults to the number
-  of entries of a bool ``pos_pairs`` mask; without it ``pos_frac`` is not
-  logged.
-- ``num_images`` (int, optional): the number of images of the batch.
-  Defaults to the leading dimension of a 1-d/bool ``pos_pairs`` and else to
-  the batch size of ``data_batch``.
-- ``branches`` (``Dict[str, Tensor]``, optional): embeddings ``[N, ...]`` of
-  several branches of a multi-branch method, by branch name (e.g. ALFM's
-  ``{'gmsr': global embeddings, 'cdlp': region embeddings}``). Each gets the
-  embedding scalars under ``<prefix>/<branch>/<name>`` and its own collapse
-  guard. Branch names must be non-empty and contain no ``/``.
-
-The algorithm should cache them *detached* (``tensor.detach()``) in its
-``loss`` and overwrite them on each forward; the hook only reads them, after
-the train step of every ``interval``-th iteration.
-
-Without ``health_tensors`` (or when it gives neither ``embeddings`` nor
-``branches``), the hook registers a forward hook on ``model.neck`` for the
-duration of the logged iteration and uses the output of the neck's *first* call of that iteration
-(its first element if it is a tuple/list, as for MMPretrain's necks, flattened
-to ``[N, d]``). For MMPretrain's ``BYOL`` that is the online projection of the
-first view (the target network holds a deep copy of the neck, which the hook
-does not see). The first call only is kept so that the rows are different
-images, not two views of the same image.
+Without it (or when it has neither ``embeddings`` nor ``branches``), the
+hook registers a forward hook on ``model.neck`` (``runner.model``,
+unwrapped from DDP/FSDP) for the duration of the logged iteration and uses
+the output of the neck's *first* call of that iteration (its first element
+if it is a tuple/list, as for MMPretrain's necks, flattened to ``[N, d]``).
+For MMPretrain's ``BYOL`` that is the online projection of the first view
+(the target network holds a deep copy of the neck, which the hook does not
+see). The first call only is kept so that the rows are different images,
+not two views of the same image.
 
 Logged scalars (``train/<prefix>/<name>``)
 ------------------------------------------
@@ -67,7 +44,8 @@ Logged scalars (``train/<prefix>/<name>``)
   where the centred matrix would show the full rank of the noise.
 - ``mean_cos``: the mean cosine similarity over pairs of different rows
   (off-diagonal of the Gram matrix): 1 when collapsed, about 0 when spread.
-- ``pos_frac``: matched pairs / possible pairs of the batch.
+- ``pos_frac``: matched pairs / possible pairs of the batch (when the
+  method gives ``possible_pairs``).
 - ``num_pos``: the mean number of matched pairs per image.
 - ``skipped_images``: the running count of images
   :class:`~mmalfm.datasets.transforms.LoadImageWithCheck` skipped as corrupt
@@ -118,7 +96,7 @@ printed values to be those of the printed iteration.
 """
 import logging
 import math
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +106,7 @@ from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
 
 from mmalfm.datasets.transforms.loading import LoadImageWithCheck
+from mmalfm.models.utils.health import HEALTH_INFO_KEY, StepHealth
 from mmalfm.registry import HOOKS
 
 DATA_BATCH = Optional[Any]
@@ -204,66 +183,32 @@ def embedding_stats(embeddings: Tensor,
                     mean_cos=mean_cos.item())
 
 
-def _count(x: Any) -> float:
-    """The total of an int or a tensor of counts."""
-    if isinstance(x, Tensor):
-        return x.detach().float().sum().item()
-    return float(x)
-
-
-def pair_stats(health: dict,
-               batch_size: Optional[int] = None) -> Dict[str, float]:
-    """``pos_frac`` and ``num_pos`` from the ``pos_pairs``,
-    ``possible_pairs`` and ``num_images`` of a ``health_tensors()`` dict
-    (see the module documentation)."""
-    pos = health.get('pos_pairs')
-    if pos is None:
+def pair_stats(health: StepHealth) -> Dict[str, float]:
+    """``pos_frac`` and ``num_pos`` from the per-image ``pos_pairs`` and
+    ``possible_pairs`` of a :class:`StepHealth` (empty without
+    ``pos_pairs``; no ``pos_frac`` without ``possible_pairs`` or when they
+    sum to 0)."""
+    pos = health.pos_pairs
+    if pos is None or pos.numel() == 0:
         return {}
-    num_images = health.get('num_images')
-    possible = health.get('possible_pairs')
-    if isinstance(pos, Tensor) and pos.dim() >= 1 and (pos.dtype == torch.bool
-                                                       or pos.dim() == 1):
-        if num_images is None:
-            num_images = pos.shape[0]
-        if possible is None and pos.dtype == torch.bool:
-            possible = pos.numel()
-    if num_images is None:
-        num_images = batch_size
-    total = _count(pos)
+    total = pos.detach().float().sum().item()
     out = {}
-    if possible is not None and _count(possible) > 0:
-        out['pos_frac'] = total / _count(possible)
-    if num_images:
-        out['num_pos'] = total / float(num_images)
+    if health.possible_pairs is not None:
+        possible = health.possible_pairs.detach().float().sum().item()
+        if possible > 0:
+            out['pos_frac'] = total / possible
+    out['num_pos'] = total / pos.numel()
     return out
-
-
-def _batch_size(data_batch: DATA_BATCH) -> Optional[int]:
-    """The number of images of a collated batch, if it can be told."""
-    if isinstance(data_batch, dict):
-        samples = data_batch.get('data_samples')
-        if isinstance(samples, Sequence) and not isinstance(samples, str):
-            return len(samples)
-        inputs = data_batch.get('inputs')
-        if isinstance(inputs, (list, tuple)) and inputs:
-            first = inputs[0]
-            # A list of views (each a batch tensor) or a list of images.
-            if isinstance(first, Tensor) and all(
-                    isinstance(v, Tensor) and v.dim() == 4 for v in inputs):
-                return first.shape[0]
-            return len(inputs)
-        if isinstance(inputs, Tensor):
-            return inputs.shape[0]
-    return None
 
 
 @HOOKS.register_module()
 class RepresentationHealthHook(Hook):
     """Log collapse and matching diagnostics every ``interval`` iterations.
 
-    See :mod:`mmalfm.engine.hooks.representation_health` for the model
-    protocol (``health_tensors()``, with a fallback on ``model.neck``), the
-    scalars and their cost. Use it from a config as::
+    See :mod:`mmalfm.engine.hooks.representation_health` for where the
+    tensors come from (the step's ``StepHealth`` in the message hub, with a
+    fallback on ``model.neck``), the scalars and their cost. Use it from a
+    config as::
 
         custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]
 
@@ -380,6 +325,7 @@ class RepresentationHealthHook(Hook):
         self._remove_neck_hook()
         if not self.every_n_train_iters(runner, self.interval):
             return
+        runner.message_hub.update_info(HEALTH_INFO_KEY, None, resumed=False)
         neck = getattr(self._unwrap(runner.model), 'neck', None)
         if isinstance(neck, nn.Module):
             self._handle = neck.register_forward_hook(self._neck_hook)
@@ -402,27 +348,23 @@ class RepresentationHealthHook(Hook):
         if runner.iter >= self.guard_begin:
             self.guard(runner, scalars)
 
-    def _branches(self, health: dict) -> Dict[str, Tensor]:
+    def _branches(self, health: StepHealth) -> Dict[str, Tensor]:
         """Embeddings by scalar-name prefix: ``''`` for the flat ones."""
         groups: Dict[str, Tensor] = {}
-        embeddings = health.get('embeddings')
-        branches = health.get('branches')
-        if embeddings is None and branches is None:
+        embeddings = health.embeddings
+        if embeddings is None and not health.branches:
             embeddings = self._captured
         if isinstance(embeddings, Tensor):
             groups[''] = embeddings
-        if branches is not None:
-            if not isinstance(branches, dict):
-                raise TypeError(
-                    "health_tensors()['branches'] must be a dict "
-                    f'{{branch name: Tensor [N, d]}}, got {type(branches)}')
-            for name, value in branches.items():
-                if not isinstance(name, str) or not name or '/' in name:
-                    raise ValueError(
-                        "health_tensors()['branches'] keys must be non-empty "
-                        f"names without '/', got {name!r}")
-                if isinstance(value, Tensor):
-                    groups[name] = value
+        if not isinstance(health.branches, dict):
+            raise TypeError('StepHealth.branches must be a dict {branch '
+                            f'name: Tensor [N, d]}}, got '
+                            f'{type(health.branches)}')
+        for name, value in health.branches.items():
+            if not isinstance(name, str) or not name or '/' in name:
+                raise ValueError('StepHealth.branches keys must be non-empty '
+                                 f"names without '/', got {name!r}")
+            groups[name] = value
         return groups
 
     def compute(self, runner, data_batch: DATA_BATCH = None) -> dict:
@@ -431,11 +373,12 @@ class RepresentationHealthHook(Hook):
         Flat names (``std``, ...) for ``embeddings`` and ``<branch>/<name>``
         for each entry of ``branches``.
         """
-        model = self._unwrap(runner.model)
-        health = None
-        if callable(getattr(model, 'health_tensors', None)):
-            health = model.health_tensors()
-        health = dict(health or {})
+        health = runner.message_hub.get_info(HEALTH_INFO_KEY)
+        if health is None:
+            health = StepHealth()
+        elif not isinstance(health, StepHealth):
+            raise TypeError(f'message hub info {HEALTH_INFO_KEY!r} must be a '
+                            f'StepHealth, got {type(health).__name__}')
         scalars: Dict[str, float] = {}
         with torch.no_grad():
             for branch, embeddings in self._branches(health).items():
@@ -445,7 +388,7 @@ class RepresentationHealthHook(Hook):
                     f'{branch}/{name}' if branch else name: value
                     for name, value in stats.items()
                 })
-            scalars.update(pair_stats(health, _batch_size(data_batch)))
+            scalars.update(pair_stats(health))
         scalars['skipped_images'] = LoadImageWithCheck.skipped_count()
         return scalars
 

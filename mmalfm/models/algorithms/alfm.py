@@ -22,13 +22,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.registry import DefaultScope
-from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import ViewGeometry
-from ..utils import (SlotGroups, assign_soco_levels, grouped_bn_stats,
-                     id_correspondence)
+from mmalfm.structures import RegionSetBatch
+from ..utils import (SlotGroups, StepHealth, assign_soco_levels,
+                     grouped_bn_stats, id_correspondence)
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build, _last
 
 __all__ = ['ALFM']
@@ -72,20 +71,22 @@ class ALFM(RegionSelfSupervisor):
     student and the entropy term prevents collapse), so the projector has no
     teacher copy. Without CDLP no teacher is built.
 
-    **Views** (``MultiViewCrop``): ``num_views`` views of which the last
-    ``num_local_views`` are ``kind='region_crop'`` local patches; the GMSR
-    pair is ``global_views``. :meth:`encode` returns the FPN levels followed
-    by the backbone's last stage (``(P2, P3, P4, P5, C5)``).
+    **Views** (``MultiViewCrop``): the local patches are the views of the
+    ``kind='region_crop'`` entries (the batch's ``local_sets``), the other
+    views are context views; the GMSR pair is ``global_views`` (a model
+    choice: a pipeline may give more than two context views, e.g. SoCo's
+    three views in ``configs/mix/``). :meth:`encode` returns the FPN levels
+    followed by the backbone's last stage (``(P2, P3, P4, P5, C5)``).
 
     **Regions.** The CDLP terms are generic over the region sampler: for
     every pair ``(s_a, s_b)`` of region sets the sampler returns (ids
     matched by equality: ``ALFMRegionSampler``, ``SoCoRegionSampler``,
     ``CrossCLWindowSampler``, ...), and every local set ``MultiViewCrop``
-    appends (``info['local_sets']``), each student region is matched to the
+    appends (``RegionBatch.local_sets``), each student region is matched to the
     first teacher region of the same non-negative id (:func:`match_ids`);
     unmatched rows (padding id ``-1``, images without overlap, invalid
     CrossCL keys) are masked out of the loss, so an image whose overlap had
-    no region (``info['no_overlap']``) contributes to GMSR only. Region boxes
+    no region (``no_overlap``) contributes to GMSR only. Region boxes
     of the pair sets are pooled at their scale-aware level in their own view
     (SoCo thresholds ``level_thresholds`` on view pixels,
     :func:`assign_soco_levels`).
@@ -103,8 +104,8 @@ class ALFM(RegionSelfSupervisor):
     **Logged:** ``loss_gmsr_<term>`` (the GMSR loss's terms),
     ``loss_cdlp_local``, ``loss_cdlp_cross``, ``loss_redundancy``; when the
     sampler reports them, ``alfm_random_boxes`` (random boxes in the batch:
-    ``info['num_random']``) and ``alfm_no_overlap`` (images without region).
-    ``health_tensors()``: ``branches={'gmsr': z_1, 'cdlp': student region
+    ``RegionBatch.num_random``) and ``alfm_no_overlap`` (images without
+    region). Health: ``branches={'gmsr': z_1, 'cdlp': student region
     embeddings}``, ``pos_pairs`` (per-image matched pairs of the first
     region pair) for ``RepresentationHealthHook`` and its collapse guard.
 
@@ -130,10 +131,7 @@ class ALFM(RegionSelfSupervisor):
             of the batch-standardised features.
         roi_pool (dict, optional): ``MultiLevelRoIPool`` arguments.
         target_ema (dict, optional): Teacher EMA config.
-        global_views (tuple[int, int]): The GMSR views.
-        num_local_views (int): Trailing ``region_crop`` views.
-        num_views (int, optional): Total views; defaults to
-            ``len(global_views) + num_local_views``.
+        global_views (tuple[int, int]): The GMSR views (two context views).
         level_thresholds (Sequence[float]): SoCo level bounds (view px) of
             P2..P5 (``48/96/192/224`` at 224 px; scale with the view size).
         local_level (int, optional): Fixed FPN level index of the local
@@ -193,8 +191,6 @@ class ALFM(RegionSelfSupervisor):
                  target_ema: Optional[dict] = dict(
                      type='CosineEMA', momentum=0.004, end_momentum=0.),
                  global_views: Tuple[int, int] = (0, 1),
-                 num_local_views: int = 4,
-                 num_views: Optional[int] = None,
                  level_thresholds: Sequence[float] = (48, 96, 192, 224),
                  local_level: Optional[int] = None,
                  local_box: str = 'whole',
@@ -259,18 +255,6 @@ class ALFM(RegionSelfSupervisor):
                 self.global_views[0] == self.global_views[1]:
             raise ValueError(f'global_views must be two different views, '
                              f'got {global_views}')
-        if num_local_views < 0:
-            raise ValueError(f'num_local_views must be >= 0, got '
-                             f'{num_local_views}')
-        self.num_local_views = int(num_local_views)
-        self.num_views = int(num_views) if num_views is not None else \
-            len(self.global_views) + self.num_local_views
-        self.num_context_views = self.num_views - self.num_local_views
-        if max(self.global_views) >= self.num_context_views:
-            raise ValueError(
-                f'ALFM: global_views={self.global_views} must be among the '
-                f'{self.num_context_views} non-local views (num_views='
-                f'{self.num_views}, num_local_views={self.num_local_views})')
         self.level_thresholds = tuple(level_thresholds)
         if self.roi_pool is not None and \
                 len(self.level_thresholds) != self.roi_pool.num_levels:
@@ -290,11 +274,8 @@ class ALFM(RegionSelfSupervisor):
         if teacher_view not in ('global', 'local'):
             raise ValueError(f"teacher_view must be 'global' or 'local', "
                              f'got {teacher_view!r}')
-        if teacher_view == 'local' and self.num_local_views == 0:
-            raise ValueError("teacher_view='local' needs local views")
         self.teacher_view = teacher_view
         self.cross_view_distillation = cross_view_distillation
-        self._local_sets: List[int] = []
 
     # ------------------------------------------------------------ features
     def encode(self, x: Tensor, target: bool = False) -> Feats:
@@ -308,64 +289,54 @@ class ALFM(RegionSelfSupervisor):
             return (stages[-1], )
         return tuple(net.neck(stages)) + (stages[-1], )
 
-    def online_views(self, num_views: int) -> List[int]:
+    def online_views(self, batch: RegionBatch) -> List[int]:
+        """The GMSR views (all views with regions); checks them first."""
+        self._check_views(batch)
         if not self.with_regions:
             return list(self.global_views)
-        return list(range(num_views))
+        return list(range(batch.num_views))
 
-    def target_views(self, num_views: int) -> List[int]:
+    def target_views(self, batch: RegionBatch) -> List[int]:
         if not self.with_cdlp:
             return []
         if self.teacher_view == 'local':
-            return list(range(num_views))
-        return list(range(self.num_context_views))
+            return list(range(batch.num_views))
+        return batch.context_views
 
-    # ---------------------------------------------------------- validation
-    def collate_regions(self, data_samples, geometry):
-        """The base's region sets; also records ``info['local_sets']``."""
-        regions, pairs = super().collate_regions(data_samples, geometry)
-        self._local_sets = []
-        if regions:
-            info = data_samples[0].metainfo['regions'].get('info', {})
-            self._local_sets = [int(s) for s in info.get('local_sets', [])]
-        return regions, pairs
-
-    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
-                    pairs: List[Tuple[int, int]]) -> None:
-        """The data must have the model's views, local patches and pairs."""
-        local_views = [regions[s].view for s in self._local_sets]
-        expected = list(range(self.num_context_views, self.num_views))
-        fix = (' Make MultiViewCrop(views=[...]) give model.num_views views '
-               'whose last model.num_local_views are dict(kind='
-               "'region_crop', num=...), with a region_sampler (e.g. "
-               "ALFMRegionSampler(num_regions=...)), or change the model.")
-        if len(views) != self.num_views or local_views != expected:
+    def _check_views(self, batch: RegionBatch) -> None:
+        """The batch has the GMSR views, pairs of context views and, for
+        ``teacher_view='local'``, local patches."""
+        fix = (' Make MultiViewCrop(views=[...]) give the context views of '
+               'model.global_views and dict(kind="region_crop", num=...) '
+               'local patches, with a region_sampler (e.g. '
+               'ALFMRegionSampler(num_regions=...)), or change the model.')
+        context = batch.context_views
+        if not set(self.global_views) <= set(context):
             raise ValueError(
-                f'ALFM is configured for num_views={self.num_views} views, '
-                f'the last num_local_views={self.num_local_views} being '
-                f'local patches (views {expected}), but the batch has '
-                f'{len(views)} views with local (region_crop) patches at '
-                f'views {local_views}.' + fix)
+                f'ALFM: model.global_views={self.global_views} must be '
+                f'context (non-local) views of the batch, which has '
+                f'{batch.num_views} views, local patches at views '
+                f'{batch.local_views}.' + fix)
+        if self.teacher_view == 'local' and not batch.local_sets:
+            raise ValueError("ALFM: teacher_view='local' needs local "
+                             'patches; the batch has none.' + fix)
         if not self.with_regions:
             return
-        if not pairs:
-            raise ValueError(
-                'ALFM: CDLP/redundancy need region sets, but the batch has '
-                'no region pairs.' + fix)
-        bad = [(regions[a].view, regions[b].view) for a, b in pairs
-               if max(regions[a].view, regions[b].view) >=
-               self.num_context_views]
+        batch.require_pairs('ALFM (CDLP/redundancy)', 'ALFMRegionSampler')
+        bad = [(batch.sets[a].view, batch.sets[b].view)
+               for a, b in batch.pairs
+               if not {batch.sets[a].view, batch.sets[b].view} <= set(context)]
         if bad:
-            raise ValueError(f'ALFM: region pairs must join non-local '
-                             f'views, got view pairs {bad}.' + fix)
+            raise ValueError(f'ALFM: region pairs must join context views, '
+                             f'got view pairs {bad}.' + fix)
 
     # -------------------------------------------------------------- regions
-    def _pool(self, feats: Feats, rb: RegionBatch,
-              geometry: ViewGeometry) -> Tensor:
+    def _pool(self, feats: Feats, rb: RegionSetBatch,
+              batch: RegionBatch) -> Tensor:
         """``[N, M, C, S, S]`` RoIs of one set at its levels."""
-        geom = geometry[:, rb.view]
+        geom = batch.geometry[:, rb.view]
         boxes = rb.boxes
-        local = rb.view >= self.num_context_views
+        local = rb.view in batch.local_views
         if local and self.local_box == 'whole':
             boxes = geom.view_box.to(boxes)[:, None].expand_as(boxes)
         if local and self.local_level is not None:
@@ -376,8 +347,8 @@ class ALFM(RegionSelfSupervisor):
         return self.pool_regions(feats[:self.roi_pool.num_levels], boxes,
                                  levels)
 
-    def _embed_sets(self, feats: Dict[int, Feats], regions: List[RegionBatch],
-                    sets: Sequence[int], geometry: ViewGeometry,
+    def _embed_sets(self, feats: Dict[int, Feats], batch: RegionBatch,
+                    sets: Sequence[int],
                     target: bool) -> Dict[int, Tuple[Tensor, ...]]:
         """RoI head (+ CDLP head) of several sets in one batch.
 
@@ -386,7 +357,7 @@ class ALFM(RegionSelfSupervisor):
             logits [N, M, K])`` (the last two None without CDLP).
         """
         net = self.target if target else self
-        rois = [self._pool(feats[regions[s].view], regions[s], geometry)
+        rois = [self._pool(feats[batch.sets[s].view], batch.sets[s], batch)
                 for s in sets]
         sizes = [r.shape[1] for r in rois]
         rois = torch.cat(rois, dim=1)
@@ -450,37 +421,39 @@ class ALFM(RegionSelfSupervisor):
 
     # -------------------------------------------------------------- losses
     def region_losses(self, online: Dict[int, Feats],
-                      target: Dict[int, Feats], regions: List[RegionBatch],
-                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
-                      data_samples: Sequence[DataSample]
-                      ) -> Dict[str, Tensor]:
+                      target: Dict[int, Feats], batch: RegionBatch
+                      ) -> Tuple[Dict[str, Tensor], StepHealth]:
         losses: Dict[str, Tensor] = {}
         g1, g2 = self.global_views
         z1 = _last(self.projector((online[g1][-1], )))
         z2 = _last(self.projector((online[g2][-1], )))
         for name, value in self.gmsr_loss(z1, z2).items():
             losses[f'loss_gmsr_{name}'] = value
-        health = dict(branches=dict(gmsr=z1))
-        losses.update(self._sampler_stats(data_samples, z1))
+        health = StepHealth(branches=dict(gmsr=z1))
+        counts = batch.counts()
+        for name, key in (('num_random', 'alfm_random_boxes'),
+                          ('no_overlap', 'alfm_no_overlap')):
+            if name in counts:
+                losses[key] = counts[name].sum().float()
         if not self.with_regions:
-            self.cache_health(**health)
-            return losses
+            return losses, health
 
-        pair_sets = sorted({s for p in pairs for s in p})
-        local_sets = list(self._local_sets)
-        student = self._embed_sets(online, regions, pair_sets + local_sets,
-                                   geometry, target=False)
-        ids = {s: regions[s].ids for s in pair_sets + local_sets}
+        pairs, pair_sets = batch.pairs, batch.pair_sets
+        local_sets = list(batch.local_sets)
+        student = self._embed_sets(online, batch, pair_sets + local_sets,
+                                   target=False)
+        ids = {s: batch.sets[s].ids for s in pair_sets + local_sets}
         first_a, first_b = pairs[0]
-        health['pos_pairs'] = id_correspondence(
-            ids[first_a], ids[first_b]).sum(dim=(1, 2))
-        health['possible_pairs'] = ids[first_a].numel()
+        health.pos_pairs = id_correspondence(ids[first_a],
+                                             ids[first_b]).sum(dim=(1, 2))
+        health.possible_pairs = torch.full_like(health.pos_pairs,
+                                                ids[first_a].shape[1])
 
         if self.with_cdlp:
             t_sets = pair_sets + (local_sets
                                   if self.teacher_view == 'local' else [])
             with torch.no_grad():
-                teacher = self._embed_sets(target, regions, t_sets, geometry,
+                teacher = self._embed_sets(target, batch, t_sets,
                                            target=True)
             losses.update(
                 self._cdlp_terms(student, teacher, ids, pairs, pair_sets,
@@ -488,7 +461,7 @@ class ALFM(RegionSelfSupervisor):
             used = torch.cat([teacher[s][2][ids[s] >= 0] for s in t_sets])
             self.cdlp_loss.update_center(used)
             emb = student[first_b][1]
-            health['branches']['cdlp'] = emb[ids[first_b] >= 0]
+            health.branches['cdlp'] = emb[ids[first_b] >= 0]
 
         if self.redundancy_loss is not None:
             terms = [
@@ -496,8 +469,7 @@ class ALFM(RegionSelfSupervisor):
                 for a, b in pairs
             ]
             losses['loss_redundancy'] = sum(terms) / len(terms)
-        self.cache_health(**health)
-        return losses
+        return losses, health
 
     def _cdlp_terms(self, student: dict, teacher: dict, ids: dict,
                     pairs: List[Tuple[int, int]], pair_sets: List[int],
@@ -529,19 +501,3 @@ class ALFM(RegionSelfSupervisor):
                                       student[s][logits], ids[s])[0])
             out['loss_cdlp_cross'] = sum(terms) / len(terms)
         return out
-
-    @staticmethod
-    def _sampler_stats(data_samples: Sequence[DataSample],
-                       like: Tensor) -> Dict[str, Tensor]:
-        """Random-box and no-overlap counts of the batch (logged, no
-        gradient), when the sampler reports them (``ALFMRegionSampler``)."""
-        infos = [(ds.metainfo.get('regions') or {}).get('info', {})
-                 for ds in data_samples]
-        out = {}
-        if infos and all('num_random' in i for i in infos):
-            out['alfm_random_boxes'] = like.new_tensor(
-                float(sum(int(i['num_random']) for i in infos)))
-        if infos and all('no_overlap' in i for i in infos):
-            out['alfm_no_overlap'] = like.new_tensor(
-                float(sum(bool(i['no_overlap']) for i in infos)))
-        return {k: v.detach().float() for k, v in out.items()}

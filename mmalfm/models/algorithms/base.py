@@ -4,26 +4,27 @@
 One training step (:meth:`RegionSelfSupervisor.loss`)::
 
     views (K tensors) + data samples (view geometry, regions)
-      -> geometry  = ViewGeometry.collate(...)          [N, K], model device
-      -> regions   = one RegionBatch per region set     ids [N, M], view boxes
-      -> online    = neck(backbone(view))               per online view
+      -> batch   = RegionBatch.build(views, data_samples)   once, model device:
+                   geometry [N, K], view shapes, region sets, pairs, local
+                   sets, per-image counters
+      -> online  = neck(backbone(view))               online_views(batch)
       -> target EMA update (once per iteration)         before any target use
-      -> target    = EMA copy, no grad, train mode      per target view
-      -> region_losses(...)                             the method's hook
-      -> finiteness check (names the iteration and the term)
+      -> target  = EMA copy, no grad, train mode      target_views(batch)
+      -> losses, health = region_losses(online, target, batch)
+      -> health published in MessageHub (models/utils/health.py)
 
+The model takes every data fact (pairs, windows, which views are local
+patches, counters) from the :class:`~mmalfm.structures.RegionBatch`; its
+config holds only model choices. A method checks a fact where it first
+needs it (e.g. :meth:`~mmalfm.structures.RegionBatch.only_pair`).
 Subclasses implement :meth:`region_losses` and may override
-:meth:`online_views` / :meth:`target_views` (which views each branch
-encodes) and :meth:`check_batch` (validation of the data against the
-model's configuration, run on every step; cheap). Helpers for region
-features: :meth:`pool_regions` (multi-level RoIAlign) and
-:meth:`embed_rois` (RoI head -> projector [-> predictor]).
+:meth:`online_views` / :meth:`target_views`. Helpers for region features:
+:meth:`pool_regions` (multi-level RoIAlign) and :meth:`embed_rois` (RoI head
+-> projector [-> predictor]).
 """
 from abc import abstractmethod
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
@@ -32,32 +33,22 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import ViewGeometry, src_to_view
-from ..utils import MultiLevelRoIPool, SlotGroups, grouped_bn_stats
+from mmalfm.structures import RegionBatch, RegionSetBatch
+from ..utils import (MultiLevelRoIPool, SlotGroups, StepHealth,
+                     grouped_bn_stats, publish_health)
 
-__all__ = ['RegionBatch', 'RegionSelfSupervisor']
+__all__ = ['RegionBatch', 'RegionSetBatch', 'RegionSelfSupervisor']
 
 Feats = Tuple[Tensor, ...]
 
-
-@dataclass
-class RegionBatch:
-    """One region set of every image of the batch (see ``regions.py``).
-
-    Attributes:
-        index (int): Index of the set in the samplers' ``Regions.sets``.
-        view (int): The view the set belongs to.
-        ids (Tensor): ``[N, M]`` int64 region ids; ``-1`` pads images with
-            fewer regions (negative ids never match).
-        src_boxes (Tensor): ``[N, M, 4]`` boxes in source pixels.
-        boxes (Tensor): ``[N, M, 4]`` the same boxes in view pixels
-            (``src_to_view``, flip applied; unclipped).
-    """
-    index: int
-    view: int
-    ids: Tensor
-    src_boxes: Tensor
-    boxes: Tensor
+#: Model keys whose facts now come from the data pipeline: key -> where.
+RETIRED_KEYS = {
+    'view_pairs': 'the region sampler (SoCoRegionSampler(pairs=...))',
+    'window': 'the region sampler (CrossCLWindowSampler(window=...))',
+    'window_stride': 'the region sampler (CrossCLWindowSampler(stride=...))',
+    'num_views': 'MultiViewCrop(views=[...])',
+    'num_local_views': "MultiViewCrop(views=[..., dict(kind='region_crop')])",
+}
 
 
 def _last(out):
@@ -121,7 +112,9 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
                  batch_views: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **retired) -> None:
+        _reject_retired(type(self).__name__, retired)
         with DefaultScope.overwrite_default_scope('mmalfm'):
             super().__init__(
                 backbone=MODELS.build(backbone),
@@ -143,8 +136,6 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
             self.build_target()
         self.batch_views = batch_views
         self._ema_iter: Optional[int] = None
-        self.view_shapes: List[Tuple[int, int]] = []
-        self._health: Optional[dict] = None
 
     # --------------------------------------------------------------- target
     def build_target(self) -> None:
@@ -272,76 +263,23 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
             out = embed(groups.to_rows(rois))
         return groups.from_rows(out, n)
 
-    # -------------------------------------------------------------- regions
-    def collate_regions(self, data_samples: Sequence[DataSample],
-                        geometry: ViewGeometry
-                        ) -> Tuple[List[RegionBatch], List[Tuple[int, int]]]:
-        """Batch the per-image ``regions`` of the data samples.
-
-        All images must have the same sets (views) and pairs (one region
-        sampler per config). Sets with different sizes across images are
-        padded with id ``-1``.
-
-        Returns:
-            tuple: one :class:`RegionBatch` per set, and the pairs (indices
-            into the sets).
-        """
-        metas = [ds.metainfo.get('regions') for ds in data_samples]
-        if not metas or any(m is None for m in metas):
-            return [], []
-        views = np.asarray(metas[0]['views']).tolist()
-        pairs = [tuple(p) for p in np.asarray(metas[0]['pairs']).tolist()]
-        for m in metas[1:]:
-            if np.asarray(m['views']).tolist() != views or [
-                    tuple(p) for p in np.asarray(m['pairs']).tolist()
-            ] != pairs:
-                raise ValueError(
-                    'RegionSelfSupervisor: the images of a batch have '
-                    f'different region sets/pairs ({views}, {pairs} vs '
-                    f"{np.asarray(m['views']).tolist()}, "
-                    f"{np.asarray(m['pairs']).tolist()}); use one region "
-                    'sampler per dataset')
-        n, device = len(metas), geometry.device
-        out = []
-        for s, view in enumerate(views):
-            size = max(len(m['ids'][s]) for m in metas)
-            ids = np.full((n, size), -1, np.int64)
-            boxes = np.zeros((n, size, 4), np.float32)
-            for i, m in enumerate(metas):
-                k = len(m['ids'][s])
-                ids[i, :k] = m['ids'][s]
-                boxes[i, :k] = np.asarray(m['boxes'][s]).reshape(-1, 4)
-            src = torch.from_numpy(boxes).to(device)
-            out.append(
-                RegionBatch(
-                    index=s,
-                    view=int(view),
-                    ids=torch.from_numpy(ids).to(device),
-                    src_boxes=src,
-                    boxes=src_to_view(src, geometry[:, view])))
-        return out, pairs
-
     # ----------------------------------------------------------- the hooks
-    def online_views(self, num_views: int) -> List[int]:
+    def online_views(self, batch: RegionBatch) -> List[int]:
         """Views encoded by the online network (default: all)."""
-        return list(range(num_views))
+        return list(range(batch.num_views))
 
-    def target_views(self, num_views: int) -> List[int]:
+    def target_views(self, batch: RegionBatch) -> List[int]:
         """Views encoded by the target network (default: all)."""
-        return list(range(num_views)) if self.target_net is not None else []
-
-    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
-                    pairs: List[Tuple[int, int]]) -> None:
-        """Validate the data against the model configuration (subclasses
-        raise with a message naming both sides)."""
+        if self.target_net is None:
+            return []
+        return list(range(batch.num_views))
 
     @abstractmethod
     def region_losses(self, online: Dict[int, Feats],
-                      target: Dict[int, Feats], regions: List[RegionBatch],
-                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
-                      data_samples: Sequence[DataSample]
-                      ) -> Dict[str, Tensor]:
-        """The method's losses (``{'loss_<term>': Tensor}``)."""
+                      target: Dict[int, Feats], batch: RegionBatch
+                      ) -> Tuple[Dict[str, Tensor], StepHealth]:
+        """The method's losses (``{'loss_<term>': Tensor}``; other keys are
+        logged, not summed) and the step's health tensors."""
 
     # ---------------------------------------------------------------- step
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
@@ -361,44 +299,28 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
                             ' (MultiViewCrop + PackMultiViewInputs), got '
                             f'{type(inputs).__name__}')
         views = list(inputs)
-        geometry = ViewGeometry.collate(
-            [ds.metainfo['view_geometry'] for ds in data_samples],
-            device=views[0].device)
-        if geometry.batch_shape[1] != len(views):
-            raise ValueError(f'{len(views)} views in the batch but the view '
-                             f'geometry has {geometry.batch_shape[1]}')
-        #: ``(h, w)`` of each view of the current batch.
-        self.view_shapes = [tuple(v.shape[-2:]) for v in views]
-        regions, pairs = self.collate_regions(data_samples, geometry)
-        self.check_batch(views, regions, pairs)
-
-        online = self.encode_views(views, self.online_views(len(views)))
+        batch = RegionBatch.build(views, data_samples)
+        online = self.encode_views(views, self.online_views(batch))
         self.update_target()
         with torch.no_grad():
             target = self.encode_views(
-                views, self.target_views(len(views)), target=True)
-        losses = self.region_losses(online, target, regions, pairs, geometry,
-                                    data_samples)
+                views, self.target_views(batch), target=True)
+        losses, health = self.region_losses(online, target, batch)
+        publish_health(health)
         return losses
 
-    # --------------------------------------------------------------- health
-    def cache_health(self, **tensors) -> None:
-        """Store detached tensors (also inside dicts such as ``branches``)
-        for :meth:`health_tensors`, so the cache never holds a graph."""
 
-        def detach(v):
-            if isinstance(v, Tensor):
-                return v.detach()
-            if isinstance(v, dict):
-                return {k: detach(x) for k, x in v.items()}
-            return v
-
-        self._health = detach(tensors)
-
-    def health_tensors(self) -> Optional[dict]:
-        """Tensors of the last training forward for
-        ``RepresentationHealthHook``: ``embeddings`` and ``pos_pairs``."""
-        return self._health
+def _reject_retired(name: str, kwargs: dict) -> None:
+    """Raise for model keys the data pipeline now decides (or unknown)."""
+    retired = [k for k in kwargs if k in RETIRED_KEYS]
+    if retired:
+        raise ValueError('; '.join(
+            f'model.{k} was removed from {name}: the fact now comes from the '
+            f'data pipeline ({RETIRED_KEYS[k]}); delete model.{k} from the '
+            'config' for k in retired))
+    if kwargs:
+        raise TypeError(f'{name}.__init__() got unexpected keyword '
+                        f'arguments {sorted(kwargs)}')
 
 
 def _build(cfg, default: Optional[dict] = None):

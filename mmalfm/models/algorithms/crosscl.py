@@ -15,13 +15,11 @@ from mmpretrain.models.utils import \
     batch_shuffle_ddp as mmpretrain_batch_shuffle
 from mmpretrain.models.utils import \
     batch_unshuffle_ddp as mmpretrain_batch_unshuffle
-from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import ViewGeometry, sliding_windows
-from ..utils import (check_dense_negatives, dense_window_negatives,
-                     prroi_pool_1x1)
+from ..utils import (StepHealth, check_dense_negatives,
+                     dense_window_negatives, prroi_pool_1x1)
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
 
 __all__ = ['CrossCL', 'batch_shuffle_ddp', 'batch_unshuffle_ddp']
@@ -67,10 +65,12 @@ def batch_unshuffle_ddp(x: Tensor, unshuffle: Optional[Tensor]) -> Tensor:
 class CrossCL(RegionSelfSupervisor):
     r"""CrossCL = MoCo v2 + same- and cross-stage regional InfoNCE on P3/P4.
 
-    One step (views ``q = 0`` and ``k = 1`` from ``MultiViewCrop`` with
-    ``flip='shared'`` and ``CrossCLWindowSampler``: 36 windows of the query
-    view, the same rows in the key view with id ``-1`` where the window is
-    not fully inside it)::
+    One step (views ``q`` and ``k`` from ``MultiViewCrop`` with
+    ``flip='shared'`` and ``CrossCLWindowSampler``: its pair is the query
+    set, 36 windows of the query view, and the key set, the same rows in
+    the key view with id ``-1`` where the window is not fully inside it; the
+    window grid and the two views are the sampler's, read from the
+    :class:`~mmalfm.structures.RegionBatch`)::
 
         EMA update of the key encoder (before the key forward)
         P3q, P4q, gq = enc(q)                         online
@@ -105,11 +105,9 @@ class CrossCL(RegionSelfSupervisor):
             with_avg_pool=True)``.
         global_head (dict): ``MoCoQueueHead`` (queue, T, loss weight).
         loss (dict): Regional loss, ``InfoNCELoss(temperature=0.2)``.
-        view_size (int): Side of both views (released: 224). Checked at
-            build against the window grid and the dense-negative pooling,
-            and on every batch against the views.
-        window (float): Window side in query-view pixels (48 at 224).
-        window_stride (float): Window stride in query-view pixels (32).
+        view_size (int): Side of both views (released: 224): the model
+            choice of ``neg_pool`` is checked against it at build time, and
+            the query view against it when the step first encodes it.
         neg_pool (tuple[int, int]): ``(kernel, stride)`` of the dense key
             negatives in feature cells (released: ``(3, 1)`` at 224,
             ``(4, 2)`` at 384, ``(5, 2)`` at 480).
@@ -152,8 +150,6 @@ class CrossCL(RegionSelfSupervisor):
                  global_head: dict,
                  loss: dict = dict(type='InfoNCELoss', temperature=0.2),
                  view_size: int = 224,
-                 window: float = 48.,
-                 window_stride: float = 32.,
                  neg_pool: Sequence[int] = (3, 1),
                  level_strides: Sequence[int] = (8, 16),
                  gather_p4: bool = True,
@@ -171,8 +167,7 @@ class CrossCL(RegionSelfSupervisor):
         for key in ('roi_head', 'projector', 'predictor', 'roi_pool'):
             if kwargs.get(key) is not None:
                 raise ValueError(f'CrossCL has no {key}: remove model.{key}')
-        self._check_geometry(view_size, window, window_stride, neg_pool,
-                             level_strides)
+        self._check_geometry(view_size, neg_pool, level_strides)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -192,8 +187,6 @@ class CrossCL(RegionSelfSupervisor):
             self.global_neck = _build(global_neck)
             self.global_head = _build(global_head)
         self.view_size = int(view_size)
-        self.window = float(window)
-        self.window_stride = float(window_stride)
         self.neg_pool = tuple(int(v) for v in neg_pool)
         self.level_strides = dict(p3=int(level_strides[0]),
                                   p4=int(level_strides[1]))
@@ -207,25 +200,13 @@ class CrossCL(RegionSelfSupervisor):
         self.loss_weights = {k: float(v) for k, v in weights.items()}
         self.shuffle_bn = shuffle_bn
         self.prroi_impl = prroi_impl
-        self.register_buffer(
-            'windows',
-            sliding_windows(self.view_size, self.window, self.window_stride),
-            persistent=False)
         self.target_ema = target_ema
         self.build_target()
 
     @staticmethod
-    def _check_geometry(view_size: int, window: float, stride: float,
-                        neg_pool: Sequence[int],
+    def _check_geometry(view_size: int, neg_pool: Sequence[int],
                         level_strides: Sequence[int]) -> None:
-        """Build-time checks of the window grid and the dense negatives."""
-        if not (0 < window <= view_size and stride > 0):
-            raise ValueError(
-                f'CrossCL: the window grid (model.window={window}, '
-                f'model.window_stride={stride}) does not fit the view size '
-                f'model.view_size={view_size}: need 0 < window <= view size '
-                'and stride > 0 (released: 48 / 32 px in a 224 view; scale '
-                'both by view_size / 224)')
+        """Build-time check of the dense negatives."""
         if len(neg_pool) != 2 or len(level_strides) != 2:
             raise ValueError(f'model.neg_pool=(kernel, stride) and '
                              f'model.level_strides=(P3, P4) need two values,'
@@ -258,49 +239,22 @@ class CrossCL(RegionSelfSupervisor):
             feats = tuple(batch_unshuffle_ddp(f, unshuffle) for f in feats)
         return feats
 
-    def online_views(self, num_views: int) -> List[int]:
-        return [0]
-
-    def target_views(self, num_views: int) -> List[int]:
-        return [1]
-
-    # ---------------------------------------------------------- validation
-    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
-                    pairs: List[Tuple[int, int]]) -> None:
-        """Two views of ``view_size``, the query/key window sets of
-        ``CrossCLWindowSampler(query=0, key=1)`` on the model's grid."""
-        if len(views) < 2 or len(regions) != 2 or pairs != [(0, 1)] or \
-                (regions[0].view, regions[1].view) != (0, 1):
+    def online_views(self, batch: RegionBatch) -> List[int]:
+        """The query view of the sampler's pair; it must have the model's
+        ``view_size`` (the dense negatives were checked for it)."""
+        rq, _ = batch.only_pair('CrossCL', 'CrossCLWindowSampler')
+        hw = batch.view_shapes[rq.view]
+        if hw != (self.view_size, self.view_size):
             raise ValueError(
-                f'CrossCL needs two views and the query/key sets of '
-                f'CrossCLWindowSampler(query=0, key=1); got {len(views)} '
-                f'views, {len(regions)} region sets and pairs {pairs}. Add '
-                'region_sampler=dict(type="CrossCLWindowSampler") to '
-                'MultiViewCrop in the train pipeline.')
-        for k in (0, 1):
-            hw = tuple(views[k].shape[-2:])
-            if hw != (self.view_size, self.view_size):
-                raise ValueError(
-                    f'CrossCL: view {k} is {hw[1]}x{hw[0]} but model.'
-                    f'view_size={self.view_size}; make the MultiViewCrop '
-                    'view size, CrossCLWindowSampler.view_size and '
-                    'model.view_size equal')
-        rq, rk = regions
-        grid = self.windows.to(rq.boxes)
-        if rq.boxes.shape[1] != len(grid) or not torch.allclose(
-                rq.boxes, grid.expand_as(rq.boxes), atol=0.05):
-            raise ValueError(
-                f'CrossCL: the query windows of the batch '
-                f'({rq.boxes.shape[1]} per image) are not the model\'s grid '
-                f'(model.window={self.window}, model.window_stride='
-                f'{self.window_stride} in a {self.view_size} view: '
-                f'{len(grid)} windows); give CrossCLWindowSampler the same '
-                'view_size, window and stride')
-        bad = (rk.ids >= 0) & (rk.ids != rq.ids)
-        if bool(bad.any()):
-            raise ValueError('CrossCL: key window ids must be -1 or equal to '
-                             'the query ids of the same row '
-                             '(CrossCLWindowSampler)')
+                f'CrossCL: view {rq.view} is {hw[1]}x{hw[0]} but model.'
+                f'view_size={self.view_size}; make the MultiViewCrop view '
+                'size, CrossCLWindowSampler.view_size and model.view_size '
+                'equal')
+        return [rq.view]
+
+    def target_views(self, batch: RegionBatch) -> List[int]:
+        """The key view of the sampler's pair."""
+        return [batch.only_pair('CrossCL', 'CrossCLWindowSampler')[1].view]
 
     # --------------------------------------------------------------- losses
     def region_features(self, feats: Feats,
@@ -326,12 +280,10 @@ class CrossCL(RegionSelfSupervisor):
         }
 
     def region_losses(self, online: Dict[int, Feats],
-                      target: Dict[int, Feats], regions: List[RegionBatch],
-                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
-                      data_samples: Sequence[DataSample]
-                      ) -> Dict[str, Tensor]:
-        q_feats, k_feats = online[0], target[1]
-        rq, rk = regions
+                      target: Dict[int, Feats], batch: RegionBatch
+                      ) -> Tuple[Dict[str, Tensor], StepHealth]:
+        rq, rk = batch.only_pair('CrossCL', 'CrossCLWindowSampler')
+        q_feats, k_feats = online[rq.view], target[rk.view]
         valid_nm = (rq.ids >= 0) & (rk.ids >= 0)  # [N, M]
         valid = valid_nm.flatten()
         q = self.region_features(q_feats, rq.boxes)
@@ -342,16 +294,17 @@ class CrossCL(RegionSelfSupervisor):
         for name, q_lv, k_lv, n_lv in REGION_TERMS:
             losses[f'loss_{name}'] = self.loss_weights[name] * \
                 self.loss_module(q[q_lv], k[k_lv], negs[n_lv], valid=valid)
-        n = valid_nm.shape[0]
+        n, m = valid_nm.shape
         # logged, not summed into the loss (no 'loss' in the name)
         losses['valid_windows'] = valid_nm.float().sum() / max(n, 1)
         g = F.normalize(q_feats[2].detach().float(), dim=1)
-        self.cache_health(
+        health = StepHealth(
             embeddings=g,
-            pos_pairs=valid_nm,
             branches={
                 'global': g,
                 'p4': q['p4'][valid],
                 'p3': q['p3'][valid]
-            })
-        return losses
+            },
+            pos_pairs=valid_nm.sum(dim=1),
+            possible_pairs=valid_nm.new_full((n, ), m, dtype=torch.long))
+        return losses, health

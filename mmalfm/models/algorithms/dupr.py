@@ -14,13 +14,12 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_world_size
 from mmengine.registry import DefaultScope
-from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import ViewGeometry
-from ..utils import (FeatureQueue, MultiLevelRoIPool, gather_no_grad,
-                     same_image_gallery)
+from mmalfm.structures import RegionSetBatch
+from ..utils import (FeatureQueue, MultiLevelRoIPool, StepHealth,
+                     gather_no_grad, same_image_gallery)
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
 
 __all__ = ['DUPR']
@@ -289,32 +288,23 @@ class DUPR(RegionSelfSupervisor):
     def _global_map(self, feats: Feats) -> Tensor:
         return feats[len(self._backbone_indices()) - 1]
 
-    def online_views(self, num_views: int) -> List[int]:
-        return [0, 1]
+    def online_views(self, batch: RegionBatch) -> List[int]:
+        """The two views of ``DUPRGridSampler``'s pair."""
+        return [rb.view for rb in self._cell_sets(batch)]
 
-    def target_views(self, num_views: int) -> List[int]:
-        return [0, 1]
+    def target_views(self, batch: RegionBatch) -> List[int]:
+        return self.online_views(batch)
 
-    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
-                    pairs: List[Tuple[int, int]]) -> None:
-        """Two views and the two identical-id cell sets of
-        ``DUPRGridSampler``."""
-        if len(views) < 2 or len(regions) != 2 or pairs != [(0, 1)] or \
-                (regions[0].view, regions[1].view) != (0, 1):
-            raise ValueError(
-                f'DUPR needs two views and the region sets of '
-                f'DUPRGridSampler(views=(0, 1)); got {len(views)} views, '
-                f'{len(regions)} region sets and pairs {pairs}. Add '
-                'region_sampler=dict(type="DUPRGridSampler") to MultiViewCrop'
-                ' in the train pipeline.')
-        if not torch.equal(regions[0].ids, regions[1].ids):
-            raise ValueError('DUPR: the two region sets must hold the same '
-                             'cells in the same order (DUPRGridSampler)')
+    @staticmethod
+    def _cell_sets(batch: RegionBatch) -> List[RegionSetBatch]:
+        """The two cell sets (same cells, same order) of the pair."""
+        return list(batch.only_pair('DUPR', 'DUPRGridSampler'))
 
     # ------------------------------------------------------------ masks
     @torch.no_grad()
     def important_mask(self, target: Dict[int, Feats],
-                       regions: List[RegionBatch], valid: Tensor) -> Tensor:
+                       regions: List[RegionSetBatch],
+                       valid: Tensor) -> Tensor:
         """``[N, M]`` top-``num_important`` valid cells by target C5
         energy (mean squared activation in the cell's RoI, summed over the
         two views); all valid cells if ``num_important`` is None."""
@@ -331,7 +321,7 @@ class DUPR(RegionSelfSupervisor):
         keep = torch.zeros_like(valid).scatter_(1, top, True)
         return keep & valid
 
-    def size_mask(self, regions: List[RegionBatch], j: int) -> Tensor:
+    def size_mask(self, regions: List[RegionSetBatch], j: int) -> Tensor:
         """``[N, M]`` cells at least ``min_cell_strides`` strides of level
         ``j`` wide and high in both views (all True when off)."""
         ok = torch.ones_like(regions[0].ids, dtype=torch.bool)
@@ -344,7 +334,7 @@ class DUPR(RegionSelfSupervisor):
         return ok
 
     # ------------------------------------------------------------ losses
-    def embed_cells(self, feats: Feats, rb: RegionBatch, j: int,
+    def embed_cells(self, feats: Feats, rb: RegionSetBatch, j: int,
                     valid: Tensor, target: bool = False
                     ) -> Optional[Tensor]:
         """``[N, M, D]`` L2-normalised embeddings of the cells at level
@@ -406,14 +396,14 @@ class DUPR(RegionSelfSupervisor):
             negative_mask=[gallery_mask, None])
 
     def region_losses(self, online: Dict[int, Feats],
-                      target: Dict[int, Feats], regions: List[RegionBatch],
-                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
-                      data_samples: Sequence[DataSample]
-                      ) -> Dict[str, Tensor]:
-        q_glob = self.global_neck((self._global_map(online[0]), ))[0]
+                      target: Dict[int, Feats], batch: RegionBatch
+                      ) -> Tuple[Dict[str, Tensor], StepHealth]:
+        regions = self._cell_sets(batch)
+        v1, v2 = (rb.view for rb in regions)
+        q_glob = self.global_neck((self._global_map(online[v1]), ))[0]
         with torch.no_grad():
             k_glob = self.target.global_neck(
-                (self._global_map(target[1]), ))[0]
+                (self._global_map(target[v2]), ))[0]
         losses = {'loss_global': self.global_head(q_glob, k_glob)}
         health = {'global': F.normalize(q_glob.detach(), dim=1)}
 
@@ -451,6 +441,4 @@ class DUPR(RegionSelfSupervisor):
                 gather=False)
         num_cells = cells.sum(dim=1)
         losses['num_no_overlap'] = (num_cells == 0).sum().float()
-        self.cache_health(
-            branches=health, pos_pairs=num_cells, num_images=len(cells))
-        return losses
+        return losses, StepHealth(branches=health, pos_pairs=num_cells)

@@ -8,13 +8,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import ViewGeometry, to_soco_normalized
-from ..utils import (SlotGroups, assign_soco_levels, id_correspondence,
-                     scale_aware_slot_ids)
+from mmalfm.structures import RegionSetBatch, ViewGeometry, to_soco_normalized
+from ..utils import (SlotGroups, StepHealth, assign_soco_levels,
+                     id_correspondence, scale_aware_slot_ids)
 from .base import Feats, RegionBatch, RegionSelfSupervisor
 
 __all__ = ['SoCo']
@@ -24,9 +23,10 @@ __all__ = ['SoCo']
 class SoCo(RegionSelfSupervisor):
     """SoCo (FPN, SoCo* and C4 variants).
 
-    For every directed view pair ``(a, b)`` of ``view_pairs`` the region
-    sampler (``SoCoRegionSampler`` with the same pairs) gives an a-side set
-    (the V1 copy of the boxes, jittered) and a b-side set. Per set the boxes
+    For every directed view pair ``(a, b)`` of the region sampler
+    (``SoCoRegionSampler(pairs=...)``; the model reads the pairs from the
+    :class:`~mmalfm.structures.RegionBatch`) there is an a-side set (the V1
+    copy of the boxes, jittered) and a b-side set. Per set the boxes
     are RoI-pooled from that view's feature maps, embedded (online: 4conv1fc
     head -> projector -> predictor; target: EMA head -> projector) and
     L2-normalised by the loss; the loss is
@@ -53,12 +53,12 @@ class SoCo(RegionSelfSupervisor):
       per box, ``C`` = plain id equality ``L x L``.
 
     One ``CorrespondenceBYOLLoss`` per directed pair, logged as
-    ``loss_<a+1>to<b+1>`` (1-based view numbers as in the paper).
+    ``loss_<a+1>to<b+1>`` (1-based view numbers as in the paper). The
+    sampler's pairs are ``((0, 1), (0, 2))`` for SoCo FPN, ``((0, 1), (0,
+    2), (0, 3))`` for SoCo* and ``((0, 1),)`` for C4; both networks encode
+    the views of the pairs.
 
     Args:
-        view_pairs (Sequence[tuple[int, int]]): Directed view pairs, as in
-            the region sampler: ``((0, 1), (0, 2))`` SoCo FPN,
-            ``((0, 1), (0, 2), (0, 3))`` SoCo*, ``((0, 1),)`` C4.
         scale_aware (bool): Assign levels by box size (FPN); False for a
             single pooling level (C4).
         level_thresholds (Sequence[float]): Released ``aware_range`` upper
@@ -90,7 +90,6 @@ class SoCo(RegionSelfSupervisor):
 
     def __init__(self,
                  *args,
-                 view_pairs: Sequence[Tuple[int, int]] = ((0, 1), (0, 2)),
                  scale_aware: bool = True,
                  level_thresholds: Sequence[float] = (48, 96, 192, 224),
                  assigned_level_only: bool = False,
@@ -98,10 +97,6 @@ class SoCo(RegionSelfSupervisor):
                  released_box_convention: bool = True,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.view_pairs = [tuple(int(v) for v in p) for p in view_pairs]
-        if not self.view_pairs or any(len(p) != 2 for p in self.view_pairs):
-            raise ValueError(f'view_pairs must be (a, b) pairs, got '
-                             f'{view_pairs}')
         if self.roi_pool is None or self.roi_head is None or \
                 self.loss_module is None or self.target_net is None:
             raise ValueError('SoCo needs roi_pool, roi_head, loss and '
@@ -132,40 +127,28 @@ class SoCo(RegionSelfSupervisor):
                 "assigned_level_only=True set bn_groups='set'")
         self.bn_groups = bn_groups
         self.released_box_convention = released_box_convention
-        self.num_views = max(max(p) for p in self.view_pairs) + 1
 
-    # ---------------------------------------------------------- validation
-    def check_batch(self, views: Sequence[Tensor], regions: List[RegionBatch],
-                    pairs: List[Tuple[int, int]]) -> None:
-        """The data must carry the model's views and view pairs."""
-        data_pairs = [(regions[a].view, regions[b].view) for a, b in pairs]
-        if len(views) < self.num_views or data_pairs != self.view_pairs:
-            raise ValueError(
-                f'SoCo is configured for view_pairs={self.view_pairs} '
-                f'({self.num_views} views) but the batch has {len(views)} '
-                f'views and region pairs {data_pairs} from the region '
-                'sampler. Make MultiViewCrop(views=...) and its '
-                'region_sampler=dict(type="SoCoRegionSampler", pairs=...) '
-                'match model.view_pairs.')
+    def online_views(self, batch: RegionBatch) -> List[int]:
+        """The views of the sampler's pairs (raises without pairs)."""
+        batch.require_pairs('SoCo', 'SoCoRegionSampler')
+        return batch.pair_views
 
-    def online_views(self, num_views: int) -> List[int]:
-        return list(range(self.num_views))
-
-    def target_views(self, num_views: int) -> List[int]:
-        return list(range(self.num_views))
+    def target_views(self, batch: RegionBatch) -> List[int]:
+        return batch.pair_views
 
     # ---------------------------------------------------------------- sets
-    def _levels(self, rb: RegionBatch, geom: ViewGeometry) -> Tensor:
+    def _levels(self, rb: RegionSetBatch, geom: ViewGeometry) -> Tensor:
         """``[N, M]`` level of each box (``-1``: none)."""
         if not self.scale_aware:
             return torch.zeros_like(rb.ids)
         return assign_soco_levels(rb.boxes, geom, self.level_thresholds)
 
-    def _embed_set(self, rb: RegionBatch, geom: ViewGeometry,
+    def _embed_set(self, rb: RegionSetBatch, batch: RegionBatch,
                    online: Dict[int, Feats], target: Dict[int, Feats]
                    ) -> Tuple[Tensor, Tensor, Tensor]:
         """Online ``q`` and target ``z`` ``[N, R, D]`` and slot ids
         ``[N, R]`` of one region set."""
+        geom = batch.geometry[:, rb.view]
         levels = self._levels(rb, geom)
         boxes = rb.boxes
         if self.released_box_convention:
@@ -180,8 +163,8 @@ class SoCo(RegionSelfSupervisor):
             pool_levels = None
             slots = scale_aware_slot_ids(rb.ids, levels, self.num_levels, -1)
         # released mapping: normalised box x feature size (not 1 / stride)
-        shape = self.view_shapes[rb.view] if self.released_box_convention \
-            else None
+        shape = batch.view_shapes[rb.view] \
+            if self.released_box_convention else None
         groups = None
         if self.bn_groups == 'level' and not self.assigned_level_only:
             groups = SlotGroups.blocks(self.num_levels, boxes.shape[1])
@@ -196,27 +179,22 @@ class SoCo(RegionSelfSupervisor):
         return q, z, slots
 
     def region_losses(self, online: Dict[int, Feats],
-                      target: Dict[int, Feats], regions: List[RegionBatch],
-                      pairs: List[Tuple[int, int]], geometry: ViewGeometry,
-                      data_samples: Sequence[DataSample]
-                      ) -> Dict[str, Tensor]:
+                      target: Dict[int, Feats], batch: RegionBatch
+                      ) -> Tuple[Dict[str, Tensor], StepHealth]:
         losses: Dict[str, Tensor] = {}
-        health: Optional[dict] = None
-        for sa, sb in pairs:
-            ra, rb = regions[sa], regions[sb]
-            q_a, z_a, slots_a = self._embed_set(ra, geometry[:, ra.view],
-                                                online, target)
-            q_b, z_b, slots_b = self._embed_set(rb, geometry[:, rb.view],
-                                                online, target)
+        health = StepHealth()
+        for sa, sb in batch.pairs:
+            ra, rb = batch.sets[sa], batch.sets[sb]
+            q_a, z_a, slots_a = self._embed_set(ra, batch, online, target)
+            q_b, z_b, slots_b = self._embed_set(rb, batch, online, target)
             corr = id_correspondence(slots_a, slots_b)
             a, b = ra.view + 1, rb.view + 1
             losses[f'loss_{a}to{b}'] = self.loss_module(q_a, z_b, corr)
             losses[f'loss_{b}to{a}'] = self.loss_module(
                 q_b, z_a, corr.transpose(1, 2))
-            if health is None:
-                health = dict(
-                    embeddings=F.normalize(q_a[slots_a >= 0].detach(), dim=-1),
-                    pos_pairs=corr)
-        if health is not None:
-            self.cache_health(**health)
-        return losses
+            if health.pos_pairs is None:  # the first pair
+                health.embeddings = F.normalize(q_a[slots_a >= 0], dim=-1)
+                health.pos_pairs = corr.sum(dim=(1, 2))
+                health.possible_pairs = corr.new_full(
+                    corr.shape[:1], corr[0].numel(), dtype=torch.long)
+        return losses, health

@@ -5,11 +5,13 @@ from .negatives import *  # noqa: F401,F403
 from .negatives import __all__ as _negatives_all
 from .gather import gather_with_grad
 from .grouped_bn import SlotGroups, grouped_bn_stats
+from .health import HEALTH_INFO_KEY, StepHealth, publish_health
 from .roi_pool import MultiLevelRoIPool
 
 __all__ = [
     'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels',
-    'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats', 'gather_with_grad'
+    'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats', 'gather_with_grad',
+    'HEALTH_INFO_KEY', 'StepHealth', 'publish_health'
 ]
 __all__ += _negatives_all
 from .prroi_pool import *  # noqa: F401,F403,E402

@@ -14,4 +14,13 @@ RENAMED_TYPES = {}
 #: whole path (list items are numbered: ``train_pipeline.1.views``; ``*``
 #: also matches dots), e.g. ``'model.view_pairs'``. A matching key is
 #: dropped from the recorded and the current dict of every config.
-DELETED_KEYS = set()
+DELETED_KEYS = {
+    # SoCo's pairs are the region sampler's (SoCoRegionSampler(pairs=...))
+    'model.view_pairs',
+    # CrossCL's window grid is the sampler's (CrossCLWindowSampler)
+    'model.window',
+    'model.window_stride',
+    # ALFM reads its local views from the batch (MultiViewCrop region_crop)
+    'model.num_views',
+    'model.num_local_views',
+}

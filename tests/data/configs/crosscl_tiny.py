@@ -17,9 +17,7 @@ model = dict(
     neck=dict(in_channels=(16, 32, 64), out_channels=16),
     global_neck=dict(in_channels=64, hid_channels=64, out_channels=16),
     global_head=dict(feat_dim=16, queue_len=12),
-    view_size=crop_size,
-    window=window,
-    window_stride=window_stride)
+    view_size=crop_size)
 
 train_pipeline = [
     dict(type='LoadImageWithCheck'),

@@ -29,7 +29,7 @@ DUPRGridSampler        two sets with the ``S x S`` cells of the two views'
                        identical source boxes.
 ALFMRegionSampler      two sets with ``num_regions`` regions inside the
                        overlap (proposals, topped up with random boxes),
-                       ids ``0..N-1``; ``info['local_boxes']`` = the source
+                       ids ``0..N-1``; ``local_boxes`` = the source
                        boxes of the local patch views.
 =====================  ===================================================
 """

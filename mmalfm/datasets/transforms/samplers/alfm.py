@@ -20,24 +20,24 @@ class ALFMRegionSampler(_OverlapRegionSampler):
 
     ``O = crop_intersection(g_a, g_b)`` must be non-empty with
     ``overlap_fraction(..., 'min') >= min_overlap``, else None (redraw) or,
-    on the last attempt, empty sets and ``info['no_overlap'] = True``.
+    on the last attempt, empty sets and ``no_overlap=True``.
 
     ``source='proposals'``: candidates are the proposals that overlap ``O``
     (positive area after shrinking ``O`` by ``margin`` px, the SoCo test),
     clipped to ``O``, whose clipped width and height are at least
     ``min_size_frac`` of ``O``'s; ``num_regions`` of them are drawn without
     replacement. Missing regions (fewer candidates) are random boxes inside
-    ``O`` with side fractions ``U(random_side)`` (``info['fallback'] =
-    True``, ``info['num_random']`` of them). ``source='random'`` ignores
+    ``O`` with side fractions ``U(random_side)`` (``fallback=True``,
+    ``num_random`` of them). ``source='random'`` ignores
     the proposals (``needs_proposals`` is False) and draws all regions at
     random.
 
     Both sets (views ``a`` and ``b``) hold the same ``num_regions`` source
-    boxes with ids ``0..N-1`` (slot index; ``info['proposal_ids']`` gives
+    boxes with ids ``0..N-1`` (slot index; ``proposal_ids`` gives
     the proposal index + 1, or ``-1`` for random boxes), ``pairs = [(0,
     1)]``. The local patch views are tight crops of the regions: the
     transform builds them (``kind='region_crop'``) from
-    ``info['local_boxes']`` (``[N, 4]`` float32 source boxes, row ``r`` =
+    ``local_boxes`` (``[N, 4]`` float32 source boxes, row ``r`` =
     region id ``r``, equal to the regions' boxes); the region box of a
     local view is its whole view.
 
@@ -75,7 +75,7 @@ class ALFMRegionSampler(_OverlapRegionSampler):
         self.min_overlap = float(min_overlap)
         self.margin = margin
 
-    def _empty_info(self) -> dict:
+    def _empty_facts(self) -> dict:
         return dict(fallback=False,
                     num_random=0,
                     proposal_ids=np.zeros(0, np.int64),

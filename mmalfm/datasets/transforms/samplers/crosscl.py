@@ -31,7 +31,7 @@ class CrossCLWindowSampler(BaseRegionSampler):
     the key view, tested strictly at the far edge as released
     (``inside_view(..., end_inclusive=False)``). Invalid key rows keep the
     true source rectangle (not the released dummy ``[0, 0, 1, 1]``): only
-    the id marks them. ``pairs = [(0, 1)]``; ``info['num_valid']``. Never
+    the id marks them. ``pairs = [(0, 1)]``; fact ``num_valid``. Never
     asks for a redraw.
 
     Args:
@@ -85,4 +85,4 @@ class CrossCLWindowSampler(BaseRegionSampler):
             RegionSet(self.key, key_ids.numpy(), boxes.copy())
         ],
                        pairs=[(0, 1)],
-                       info=dict(num_valid=int(valid.sum())))
+                       num_valid=int(valid.sum()))

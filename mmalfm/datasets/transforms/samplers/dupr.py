@@ -20,13 +20,13 @@ class DUPRGridSampler(_OverlapRegionSampler):
     ``O = crop_intersection(g_a, g_b)``. While ``overlap_fraction(g_a, g_b,
     'min') < min_overlap`` (or ``O`` is empty) the sampler returns None
     (redraw); on the last attempt it returns two empty sets and
-    ``info['no_overlap'] = True`` (the image contributes only the global
+    ``no_overlap=True`` (the image contributes only the global
     loss). Otherwise both sets hold the same source boxes: ``mode='grid'``
     the ``grid x grid`` cells of ``O`` (``grid_in_box``, row-major, cell
     ``k`` has id ``k``); ``mode='random'`` ``num_random`` boxes inside ``O``
     with width and height fractions ``U(random_side)`` of ``O``'s (ids
     ``0..N-1``). Cells lie inside both views by construction. ``pairs =
-    [(0, 1)]`` (the loss symmetrises); ``info``: ``no_overlap``,
+    [(0, 1)]`` (the loss symmetrises); facts: ``no_overlap``,
     ``overlap`` (the fraction).
 
     Args:

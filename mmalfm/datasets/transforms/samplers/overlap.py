@@ -18,7 +18,7 @@ class _OverlapRegionSampler(BaseRegionSampler):
     ``O = crop_intersection(g_a, g_b)``. While ``O`` is empty or
     ``overlap_fraction(g_a, g_b, 'min') < min_overlap`` the sampler asks for
     new crops (None); on the last attempt it returns two empty sets with
-    ``info['no_overlap'] = True`` (plus :meth:`_empty_info`). Otherwise
+    ``no_overlap=True`` (plus :meth:`_empty_facts`). Otherwise
     :meth:`_boxes_in` picks the source boxes inside ``O``; both sets hold
     them with ids ``0..N-1`` and ``pairs = [(0, 1)]``.
     """
@@ -42,22 +42,26 @@ class _OverlapRegionSampler(BaseRegionSampler):
             if not last_attempt:
                 return None
             return Regions([_empty_set(a), _empty_set(b)], [(0, 1)],
-                           dict(no_overlap=True,
-                                overlap=frac,
-                                **self._empty_info()))
-        boxes, info = self._boxes_in(region.to(torch.float64), proposals, rng)
+                           no_overlap=True,
+                           overlap=frac,
+                           **self._empty_facts())
+        boxes, facts = self._boxes_in(region.to(torch.float64), proposals,
+                                      rng)
         ids = np.arange(len(boxes), dtype=np.int64)
         boxes = _np(boxes)
         return Regions(
             [RegionSet(a, ids, boxes),
              RegionSet(b, ids.copy(), boxes.copy())], [(0, 1)],
-            dict(no_overlap=False, overlap=frac, **info))
+            no_overlap=False,
+            overlap=frac,
+            **facts)
 
     @abstractmethod
     def _boxes_in(self, region: Tensor, proposals: Optional[np.ndarray],
                   rng: np.random.Generator) -> Tuple[Tensor, dict]:
-        """``[N, 4]`` float64 source boxes inside ``region`` and extra info."""
+        """``[N, 4]`` float64 source boxes inside ``region`` and the
+        :class:`Regions` facts they decide (keyword arguments)."""
 
-    def _empty_info(self) -> dict:
-        """Extra ``info`` entries of an image without overlap."""
+    def _empty_facts(self) -> dict:
+        """Extra :class:`Regions` facts of an image without overlap."""
         return {}

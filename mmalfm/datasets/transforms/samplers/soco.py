@@ -64,7 +64,7 @@ class SoCoRegionSampler(BaseRegionSampler):
 
     Sets are ordered pair by pair: ``sets[2p]`` is the a-side of
     ``pairs[p]``, ``sets[2p + 1]`` its b-side, and ``Regions.pairs[p] =
-    (2p, 2p + 1)``. ``info``: ``fallback`` (the whole-view boxes were
+    (2p, 2p + 1)``. Facts: ``fallback`` (the whole-view boxes were
     used) and ``num_selected`` (subset size per pair); the transform adds
     ``attempts``.
 
@@ -203,11 +203,11 @@ class SoCoRegionSampler(BaseRegionSampler):
         return Regions(sets=sets,
                        pairs=[(2 * i, 2 * i + 1)
                               for i in range(len(self.pairs))],
-                       info=dict(fallback=fallback,
-                                 num_selected=[
-                                     num[self._source.get(i, i)]
-                                     for i in range(len(self.pairs))
-                                 ]))
+                       fallback=fallback,
+                       num_selected=[
+                           num[self._source.get(i, i)]
+                           for i in range(len(self.pairs))
+                       ])
 
     def _jitter(self, boxes: Tensor, rng: np.random.Generator) -> Tensor:
         """SoCo's ``jitter_props`` on continuous corners (see class doc)."""
