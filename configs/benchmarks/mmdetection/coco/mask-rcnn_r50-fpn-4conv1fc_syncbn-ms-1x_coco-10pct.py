@@ -14,14 +14,6 @@ train_ann_file = 'annotations/instances_train2017_10pct_seed1.json'
 train_dataloader = dict(dataset=dict(ann_file=train_ann_file))
 train_cfg = dict(val_interval=12)  # evaluate once, at the end
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=100),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=12,
-        by_epoch=True,
-        milestones=[8, 11],
-        gamma=0.1)
+    dict(_base_.param_scheduler[0], end=100),
+    dict(_base_.param_scheduler[1])
 ]

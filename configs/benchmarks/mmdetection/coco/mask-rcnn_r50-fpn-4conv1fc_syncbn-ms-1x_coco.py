@@ -10,18 +10,10 @@
 #   python tools/model_converters/export_to_mmdet.py PRETRAIN_CKPT \
 #       work_dirs/exports/r50-fpn-head_mmdet.pth --with-neck --with-head \
 #       --check <this config>
-_base_ = './mask-rcnn_r50-fpn_syncbn-ms-1x_coco.py'
-
-pretrained = 'work_dirs/exports/r50-fpn-head_mmdet.pth'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-
-model = dict(
-    init_cfg=dict(checkpoint=pretrained),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            conv_out_channels=256,
-            norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+_base_ = [
+    '../_base_/models/mask-rcnn_r50-fpn-4conv1fc_syncbn.py',
+    '../_base_/datasets/coco_instance_ms.py',
+    '../_base_/schedules/finetune_1x.py'
+]
 
 optim_wrapper = dict(optimizer=dict(weight_decay=2.5e-5))
