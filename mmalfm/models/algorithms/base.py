@@ -26,38 +26,26 @@ from abc import abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import RegionBatch, RegionSetBatch
 from ..utils import (MultiLevelRoIPool, SlotGroups, StepHealth,
                      grouped_bn_stats, publish_health)
+from ..utils.build import build_optional as _build
+from ..utils.build import first_output as _last
+from ..utils.ema_target import EMATargetMixin
+from ..utils.retired_keys import reject_retired
 
 __all__ = ['RegionBatch', 'RegionSetBatch', 'RegionSelfSupervisor']
 
 Feats = Tuple[Tensor, ...]
 
-#: Model keys whose facts now come from the data pipeline: key -> where.
-RETIRED_KEYS = {
-    'view_pairs': 'the region sampler (SoCoRegionSampler(pairs=...))',
-    'window': 'the region sampler (CrossCLWindowSampler(window=...))',
-    'window_stride': 'the region sampler (CrossCLWindowSampler(stride=...))',
-    'num_views': 'MultiViewCrop(views=[...])',
-    'num_local_views': "MultiViewCrop(views=[..., dict(kind='region_crop')])",
-}
-
-
-def _last(out):
-    """First element of a neck-style tuple output, else the output."""
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
 @MODELS.register_module()
-class RegionSelfSupervisor(BaseSelfSupervisor):
+class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
     """Shared base of the region-level self-supervised algorithms.
 
     The online network is ``backbone`` [-> ``neck``] for feature maps and,
@@ -67,7 +55,10 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
     :attr:`target_modules` that exist, held as ``target_net`` (state-dict
     keys ``target_net.module.<name>.*``); it is updated once per iteration
     (:meth:`update_target`) before the target forward, and runs in train
-    mode (batch statistics), like MMPretrain's ``BYOL``.
+    mode (batch statistics), like MMPretrain's ``BYOL``
+    (:class:`~mmalfm.models.utils.ema_target.EMATargetMixin`). A config key
+    whose fact the data pipeline now states (``RETIRED_KEYS``) fails the
+    build with a message naming the pipeline side.
 
     Children are built in the ``mmalfm`` default scope, so ``type=
     'mmalfm.SoCo'`` in an MMDetection (or any other) config builds all of
@@ -114,7 +105,7 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  **retired) -> None:
-        _reject_retired(type(self).__name__, retired)
+        reject_retired(type(self).__name__, retired)
         with DefaultScope.overwrite_default_scope('mmalfm'):
             super().__init__(
                 backbone=MODELS.build(backbone),
@@ -136,52 +127,6 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
             self.build_target()
         self.batch_views = batch_views
         self._ema_iter: Optional[int] = None
-
-    # --------------------------------------------------------------- target
-    def build_target(self) -> None:
-        """(Re)build the EMA target from the current online modules.
-
-        Called at the end of ``__init__``; a subclass that adds modules
-        listed in :attr:`target_modules` after ``super().__init__()`` calls
-        it again.
-        """
-        if self.target_ema is None:
-            return
-        with DefaultScope.overwrite_default_scope('mmalfm'):
-            self.target_net = MODELS.build(
-                dict(self.target_ema, model=self._online_modules()))
-
-    def _online_modules(self) -> nn.ModuleDict:
-        """The online modules the target copies (same keys as the target)."""
-        return nn.ModuleDict({
-            name: getattr(self, name)
-            for name in self.target_modules
-            if getattr(self, name, None) is not None
-        })
-
-    def update_target(self) -> None:
-        """EMA update of the target, at most once per training iteration.
-
-        The iteration is MessageHub's ``iter`` (set by the runner); calling
-        twice in one iteration (several forwards per step) updates once.
-        Without a runner (``iter`` unset) every call updates. ``CosineEMA``
-        reads its schedule length from MessageHub's ``max_iters``.
-        """
-        if self.target_net is None:
-            return
-        it = MessageHub.get_current_instance().get_info('iter')
-        if it is not None and it == self._ema_iter:
-            return
-        self._ema_iter = it
-        self.target_net.update_parameters(self._online_modules())
-
-    @property
-    def target(self) -> nn.ModuleDict:
-        """The target modules (``ModuleDict`` keyed like the online)."""
-        if self.target_net is None:
-            raise RuntimeError(f'{type(self).__name__} has no target network'
-                               ' (target_ema=None)')
-        return self.target_net.module
 
     # ------------------------------------------------------------- features
     def encode(self, x: Tensor, target: bool = False) -> Feats:
@@ -308,28 +253,3 @@ class RegionSelfSupervisor(BaseSelfSupervisor):
         losses, health = self.region_losses(online, target, batch)
         publish_health(health)
         return losses
-
-
-def _reject_retired(name: str, kwargs: dict) -> None:
-    """Raise for model keys the data pipeline now decides (or unknown)."""
-    retired = [k for k in kwargs if k in RETIRED_KEYS]
-    if retired:
-        raise ValueError('; '.join(
-            f'model.{k} was removed from {name}: the fact now comes from the '
-            f'data pipeline ({RETIRED_KEYS[k]}); delete model.{k} from the '
-            'config' for k in retired))
-    if kwargs:
-        raise TypeError(f'{name}.__init__() got unexpected keyword '
-                        f'arguments {sorted(kwargs)}')
-
-
-def _build(cfg, default: Optional[dict] = None):
-    """Build ``cfg`` (or ``default`` if None) in the MODELS registry; pass
-    modules and None through."""
-    if cfg is None:
-        cfg = default
-    if cfg is None or isinstance(cfg, nn.Module):
-        return cfg
-    if default is not None and 'type' not in cfg:
-        cfg = dict(default, **cfg)
-    return MODELS.build(cfg)

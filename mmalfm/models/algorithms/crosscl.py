@@ -9,17 +9,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
 from mmengine.registry import DefaultScope
-from mmpretrain.models.utils import \
-    batch_shuffle_ddp as mmpretrain_batch_shuffle
-from mmpretrain.models.utils import \
-    batch_unshuffle_ddp as mmpretrain_batch_unshuffle
 from torch import Tensor
 
 from mmalfm.registry import MODELS
-from ..utils import (StepHealth, check_dense_negatives,
+from ..utils import (StepHealth, check_level_negatives,
                      dense_window_negatives, prroi_pool_1x1)
+from ..utils.shuffle_bn import batch_shuffle_ddp, batch_unshuffle_ddp
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
 
 __all__ = ['CrossCL', 'batch_shuffle_ddp', 'batch_unshuffle_ddp']
@@ -27,38 +23,6 @@ __all__ = ['CrossCL', 'batch_shuffle_ddp', 'batch_unshuffle_ddp']
 #: The four regional terms: (log name, query level, key level, negatives).
 REGION_TERMS = (('p4', 'p4', 'p4', 'p4'), ('p3', 'p3', 'p3', 'p3'),
                 ('p4_p3', 'p4', 'p3', 'p3'), ('p3_p4', 'p3', 'p4', 'p4'))
-
-
-# ------------------------------------------------------------- ShuffleBN
-def batch_shuffle_ddp(x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-    """MoCo's batch shuffle across ranks (ShuffleBN), without gradient.
-
-    MMPretrain's :func:`~mmpretrain.models.utils.batch_shuffle_ddp` (rank
-    0's permutation of the gathered global batch, each rank keeps its
-    slice), except that a single process is left untouched: no permutation
-    and no draw from the global RNG, so one-process runs do not depend on
-    it. Every rank must have the same batch size (``drop_last=True``).
-
-    Args:
-        x (Tensor): ``[B, ...]`` local batch.
-
-    Returns:
-        tuple[Tensor, Tensor | None]: The shuffled local batch ``[B, ...]``
-        and the global inverse permutation ``[world * B]`` for
-        :func:`batch_unshuffle_ddp` (None in a single process).
-    """
-    if get_world_size() == 1:
-        return x, None
-    return mmpretrain_batch_shuffle(x)
-
-
-def batch_unshuffle_ddp(x: Tensor, unshuffle: Optional[Tensor]) -> Tensor:
-    """Undo :func:`batch_shuffle_ddp` on an output ``[B, ...]``
-    (MMPretrain's ``batch_unshuffle_ddp``; identity in a single
-    process)."""
-    if unshuffle is None:
-        return x
-    return mmpretrain_batch_unshuffle(x, unshuffle)
 
 
 @MODELS.register_module()
@@ -167,7 +131,7 @@ class CrossCL(RegionSelfSupervisor):
         for key in ('roi_head', 'projector', 'predictor', 'roi_pool'):
             if kwargs.get(key) is not None:
                 raise ValueError(f'CrossCL has no {key}: remove model.{key}')
-        self._check_geometry(view_size, neg_pool, level_strides)
+        check_level_negatives('CrossCL', view_size, neg_pool, level_strides)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -202,25 +166,6 @@ class CrossCL(RegionSelfSupervisor):
         self.prroi_impl = prroi_impl
         self.target_ema = target_ema
         self.build_target()
-
-    @staticmethod
-    def _check_geometry(view_size: int, neg_pool: Sequence[int],
-                        level_strides: Sequence[int]) -> None:
-        """Build-time check of the dense negatives."""
-        if len(neg_pool) != 2 or len(level_strides) != 2:
-            raise ValueError(f'model.neg_pool=(kernel, stride) and '
-                             f'model.level_strides=(P3, P4) need two values,'
-                             f' got {neg_pool} and {level_strides}')
-        kernel, nstride = (int(v) for v in neg_pool)
-        for name, s in zip(('P3', 'P4'), level_strides):
-            try:
-                check_dense_negatives(view_size, int(s), kernel, nstride)
-            except ValueError as err:
-                raise ValueError(
-                    f'CrossCL: view size model.view_size={view_size} is too '
-                    f'small for the {kernel}x{kernel} dense {name} negatives:'
-                    f' {err}. Use views of at least {kernel * int(s)} px or '
-                    'a smaller model.neg_pool kernel.') from None
 
     # ----------------------------------------------------------- features
     def encode(self, x: Tensor, target: bool = False) -> Feats:

@@ -24,7 +24,7 @@ from mmalfm.registry import MODELS
 
 __all__ = [
     'FeatureQueue', 'dense_window_negatives', 'check_dense_negatives',
-    'same_image_gallery', 'gather_no_grad'
+    'check_level_negatives', 'same_image_gallery', 'gather_no_grad'
 ]
 
 
@@ -174,6 +174,40 @@ def check_dense_negatives(input_size: Union[int, Sequence[int]],
     fw = math.ceil(w / stride_of_level)
     return _window_grid(fh, fw, kernel, window_stride,
                         f' (input {h}x{w}, stride {stride_of_level})')
+
+
+def check_level_negatives(owner: str, view_size: int,
+                          neg_pool: Sequence[int],
+                          level_strides: Sequence[int],
+                          names: Sequence[str] = ('P3', 'P4')) -> None:
+    """Build-time check of a model's dense negatives on several levels.
+
+    Args:
+        owner (str): The model, for the messages (``model.<key>``).
+        view_size (int): ``model.view_size``.
+        neg_pool (Sequence[int]): ``model.neg_pool = (kernel, stride)``.
+        level_strides (Sequence[int]): ``model.level_strides``, one per
+            name of ``names``.
+        names (Sequence[str]): Level names for the messages.
+
+    Raises:
+        ValueError: Naming the config keys and the smallest view that fits.
+    """
+    if len(neg_pool) != 2 or len(level_strides) != len(names):
+        raise ValueError(f'model.neg_pool=(kernel, stride) and '
+                         f'model.level_strides={tuple(names)} need 2 and '
+                         f'{len(names)} values, got {neg_pool} and '
+                         f'{level_strides}')
+    kernel, nstride = (int(v) for v in neg_pool)
+    for name, s in zip(names, level_strides):
+        try:
+            check_dense_negatives(view_size, int(s), kernel, nstride)
+        except ValueError as err:
+            raise ValueError(
+                f'{owner}: view size model.view_size={view_size} is too '
+                f'small for the {kernel}x{kernel} dense {name} negatives: '
+                f'{err}. Use views of at least {kernel * int(s)} px or a '
+                'smaller model.neg_pool kernel.') from None
 
 
 def _window_grid(h: int, w: int, kernel: int, stride: int,
