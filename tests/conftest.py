@@ -24,6 +24,26 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ[_var] = '1'
 
+def _remember_config_formatting() -> None:
+    """MMEngine formats a config's text with yapf each time a run logs,
+    dumps or checkpoints it: six times per run, most of the seconds of a
+    tiny test run. The output is a function of the input, so the test
+    processes (and their forked children) format each text once."""
+    from mmengine.config import config as mmengine_config
+    format_code = mmengine_config.FormatCode
+    formatted: Dict[tuple, tuple] = {}
+
+    def remembered(source, *args, **kwargs):
+        key = (source, repr(args), repr(sorted(kwargs.items())))
+        if key not in formatted:
+            formatted[key] = format_code(source, *args, **kwargs)
+        return formatted[key]
+
+    mmengine_config.FormatCode = remembered
+
+
+_remember_config_formatting()
+
 #: Node-id prefixes of the slowest tests (seconds each), run first in this
 #: order so that a parallel run does not end on one worker with a long
 #: test; everything else keeps pytest's order. The order is fixed, as
