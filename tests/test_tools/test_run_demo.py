@@ -1,5 +1,6 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""tools/demo/run_demo.py: the `make demo` orchestrator.
+"""mmalfm.apis.demo (``tools/demo/run_demo.py``): the `make demo`
+orchestrator.
 
 The end-to-end test runs the ``--tiny`` variant (tiny images, one epoch per
 run, tools called in-process) on a copy of the tiny demo data, checks the
@@ -16,9 +17,10 @@ import shutil
 import pytest
 import torch
 
-from conftest import load_tool
+from conftest import PYTHON, run_tool
 
-run_demo = load_tool('tools/demo/run_demo.py')
+from mmalfm.apis import demo as run_demo
+
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 
@@ -96,7 +98,7 @@ def test_finetune_schedule_follows_the_label_fraction():
     round(20 * 8 / 12) = 13 and round(20 * 11 / 12) = 18, a checkpoint
     every 20 // 4 = 5 epochs."""
     opts = _options('--work-dir', '/w', '--data', 'data/demo')
-    cfg = run_demo._load_config(run_demo.DETECTOR)
+    cfg = run_demo.load_config(run_demo.DETECTOR)
     options = run_demo.finetune_options(opts, cfg, num_images=60)
     assert options == [
         'train_dataloader.dataset.ann_file='
@@ -127,7 +129,7 @@ def test_rebase_options_and_time_format():
 def test_missing_pieces_are_named(tmp_path, monkeypatch):
     """A method without a demo config fails before anything runs, naming
     the metafile and the marker; the marked entry is found."""
-    monkeypatch.setattr(run_demo, 'REPO', str(tmp_path))
+    monkeypatch.setattr(run_demo.options, 'REPO', str(tmp_path))
     with pytest.raises(run_demo.DemoError) as err:
         run_demo.find_config('dupr')
     assert 'dupr: missing piece: dupr has no configs/dupr/metafile.yml' in \
@@ -349,7 +351,7 @@ def test_detector_proposals_option(tmp_path, monkeypatch):
     out = str(tmp_path / 'd' / 'coco' / 'proposals' / 'det_train2017.json')
     assert stage.outputs(opts) == [out]
     calls = []
-    monkeypatch.setattr(run_demo, 'run_tool',
+    monkeypatch.setattr(run_demo.stages, 'run_tool',
                         lambda o, name, tool, *args: calls.append(
                             (name, tool, [str(a) for a in args])))
     assert run_demo.stage_proposals(opts) == dict(file=out,
@@ -375,3 +377,20 @@ def test_detector_proposals_option(tmp_path, monkeypatch):
     with pytest.raises(run_demo.DemoError, match='another --work-dir'):
         run_demo.check_params(opts, 'pretrain_soco',
                               dict(done=True, params=dict(tiny=False)))
+
+
+def test_cli_file_runs_the_package_demo():
+    """tools/demo/run_demo.py is the command line of mmalfm.apis.demo: its
+    options, and a bad one fails with exit status 1 and the fix."""
+    usage = run_tool([PYTHON, 'tools/demo/run_demo.py', '--help']).stdout
+    for option in ('--methods', '--work-dir', '--data', '--label-fraction',
+                   '--finetune-iters', '--seed', '--finetune-seeds',
+                   '--tiny', '--nproc', '--quiet', '--in-process',
+                   '--proposals', '--proposal-checkpoint'):
+        assert f'[{option}' in usage, option
+    proc = run_tool([PYTHON, 'tools/demo/run_demo.py', '--methods',
+                     'simclr'], check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].startswith(
+        '[demo] error: --methods simclr: not a method (soco, alfm, crosscl, '
+        'dupr, byol')
