@@ -229,10 +229,9 @@ def test_queue_pointer_wraps_and_is_restored(hub):
 def test_key_gather_pads_ranks_to_the_largest_set(monkeypatch):
     """Two fake ranks: this one has 3 rows, the other 5; the local rows are
     padded to 5 (invalid) before the fixed-shape all_gather."""
-    from mmalfm.models.algorithms import dupr
-    model = build()
-    monkeypatch.setattr(dupr, 'get_world_size', lambda: 2)
-    monkeypatch.setattr(dupr, 'all_gather',
+    from mmalfm.models.utils import negatives
+    monkeypatch.setattr(negatives, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(negatives, 'all_gather',
                         lambda t: [t, torch.tensor([5])])
     shapes = []
 
@@ -240,14 +239,14 @@ def test_key_gather_pads_ranks_to_the_largest_set(monkeypatch):
         shapes.append(tuple(x.shape))
         return torch.cat([x, x])
 
-    monkeypatch.setattr(dupr, 'gather_no_grad', fake_gather)
+    monkeypatch.setattr(negatives, 'gather_no_grad', fake_gather)
     keys = torch.arange(6.).view(3, 2)
     mask = torch.tensor([True, False, True])
-    out = model._gather_valid(keys, mask)
+    out = negatives.gather_valid_rows(keys, mask, gather=True)
     assert shapes == [(5, 2), (5, )]
     torch.testing.assert_close(out, keys[[0, 2, 0, 2]])
-    model.gather_keys = False
-    torch.testing.assert_close(model._gather_valid(keys, mask), keys[[0, 2]])
+    torch.testing.assert_close(
+        negatives.gather_valid_rows(keys, mask, gather=False), keys[[0, 2]])
 
 
 def test_level_not_output_by_the_backbone_is_a_build_error():

@@ -12,14 +12,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_gather, get_world_size
+from mmengine.dist import get_world_size
 from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import RegionSetBatch
 from ..utils import (FeatureQueue, MultiLevelRoIPool, StepHealth,
-                     gather_no_grad, same_image_gallery)
+                     gather_valid_rows, same_image_gallery)
+from ..utils.feature_levels import backbone_out_indices, resolve_levels
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
 
 __all__ = ['DUPR']
@@ -153,22 +154,11 @@ class DUPR(RegionSelfSupervisor):
             target_ema=None,  # built below, once every module exists
             batch_views=batch_views,
             **kwargs)
-        self.levels = [int(lv) for lv in levels]
-        if not self.levels:
-            raise ValueError('model.levels must name at least one level')
-        self._check_levels()
-        n_lv = len(self.levels)
-        self.level_names = list(level_names or self._default_names())
-        self.level_channels = list(level_channels or self._infer_channels())
-        self.level_strides = list(level_strides or self._default_strides())
-        self.level_weights = [float(w) for w in (level_weights or
-                                                 [1.] * n_lv)]
-        for key in ('level_names', 'level_channels', 'level_strides',
-                    'level_weights'):
-            if len(getattr(self, key)) != n_lv:
-                raise ValueError(f'model.{key} has {len(getattr(self, key))}'
-                                 f' entries but model.levels={self.levels} '
-                                 f'has {n_lv}')
+        lv = resolve_levels(self.backbone, self.neck, levels, level_names,
+                            level_channels, level_strides, level_weights)
+        self.levels, self.level_names = lv.levels, lv.names
+        self.level_channels, self.level_strides = lv.channels, lv.strides
+        self.level_weights = lv.weights
         if 'in_channels' in patch_neck:
             raise ValueError('model.patch_neck is a template: drop its '
                              'in_channels (set per level from '
@@ -202,70 +192,13 @@ class DUPR(RegionSelfSupervisor):
         # C5 energy of "important patches": RoIAlign of the last backbone
         # output (stride of the last ResNet stage)
         self.energy_pool = MultiLevelRoIPool(
-            **roi_pool, featmap_strides=(self._backbone_stride(-1), ))
+            **roi_pool,
+            featmap_strides=(2**(self._backbone_indices()[-1] + 2), ))
         self.target_ema = target_ema
         self.build_target()
 
-    # ---------------------------------------------------------- building
     def _backbone_indices(self) -> Tuple[int, ...]:
-        out = getattr(self.backbone, 'out_indices', None)
-        if out is None:
-            raise ValueError(f'DUPR needs a backbone with out_indices (e.g. '
-                             f'mmdet.ResNet), got '
-                             f'{type(self.backbone).__name__}')
-        return tuple(int(i) for i in out)
-
-    def _check_levels(self) -> None:
-        """Every level must be an output of the backbone (or the neck)."""
-        if self.with_neck:
-            num = getattr(self.neck, 'num_outs', None)
-            bad = [lv for lv in self.levels
-                   if lv < 0 or (num is not None and lv >= num)]
-            if bad:
-                raise ValueError(
-                    f'model.levels={self.levels} names neck outputs {bad} but '
-                    f'model.neck ({type(self.neck).__name__}) has num_outs='
-                    f'{num}: use indices 0..{num - 1} (P2 = 0 for an FPN '
-                    'with start_level=0)')
-            return
-        out = self._backbone_indices()
-        bad = [lv for lv in self.levels if lv not in out]
-        if bad:
-            raise ValueError(
-                f'model.levels={self.levels} names backbone stages {bad} '
-                f'that the backbone does not output (model.backbone.'
-                f'out_indices={out}); add them to out_indices or remove them'
-                ' from levels (0 = C2, 1 = C3, 2 = C4, 3 = C5)')
-
-    def _backbone_stride(self, pos: int) -> int:
-        return 2**(self._backbone_indices()[pos] + 2)
-
-    def _default_names(self) -> List[str]:
-        if self.with_neck:
-            start = int(getattr(self.neck, 'start_level', 0))
-            return [f'p{lv + start + 2}' for lv in self.levels]
-        return [f'c{lv + 2}' for lv in self.levels]
-
-    def _default_strides(self) -> List[int]:
-        if self.with_neck:
-            start = int(getattr(self.neck, 'start_level', 0))
-            return [2**(lv + start + 2) for lv in self.levels]
-        return [2**(lv + 2) for lv in self.levels]
-
-    def _infer_channels(self) -> List[int]:
-        if self.with_neck:
-            c = getattr(self.neck, 'out_channels', None)
-            if c is None:
-                raise ValueError('set model.level_channels: cannot infer the'
-                                 f' channels of {type(self.neck).__name__}')
-            return [int(c)] * len(self.levels)
-        bb = self.backbone
-        base = getattr(bb, 'base_channels', None)
-        block = getattr(bb, 'block', None)
-        if base is None or block is None:
-            raise ValueError('set model.level_channels: cannot infer the '
-                             f'stage channels of {type(bb).__name__}')
-        return [int(base * 2**lv * block.expansion) for lv in self.levels]
+        return backbone_out_indices(self.backbone)
 
     # ---------------------------------------------------------- features
     def encode(self, x: Tensor, target: bool = False) -> Feats:
@@ -357,22 +290,6 @@ class DUPR(RegionSelfSupervisor):
         out[valid.flatten()] = x
         return out.view(n, m, -1)
 
-    def _gather_valid(self, keys: Tensor, mask: Tensor) -> Tensor:
-        """The valid keys of every rank (``keys [R, D]``, ``mask [R]``).
-
-        ``R`` may differ between ranks (padded to the largest first, since
-        ``all_gather`` needs equal shapes); every rank must call this once
-        per level and step, whatever its data.
-        """
-        if not self.gather_keys or get_world_size() == 1:
-            return keys[mask]
-        size = keys.new_tensor([keys.shape[0]], dtype=torch.long)
-        r_max = int(torch.stack(all_gather(size)).max())
-        pad = r_max - keys.shape[0]
-        keys = F.pad(keys, (0, 0, 0, pad))
-        mask = F.pad(mask, (0, pad), value=False)
-        return gather_no_grad(keys)[gather_no_grad(mask)]
-
     def reid_nce(self, q: Tensor, k: Tensor, valid: Tensor,
                  queue: Tensor) -> Tensor:
         """Patch Re-ID InfoNCE of one direction and level.
@@ -437,7 +354,8 @@ class DUPR(RegionSelfSupervisor):
                 keys = valid.new_zeros((0, queue.dim), dtype=torch.float)
                 valid = valid.new_zeros(0)
             queue.enqueue(
-                self._gather_valid(keys.flatten(0, -2), valid.flatten()),
+                gather_valid_rows(keys.flatten(0, -2), valid.flatten(),
+                                  self.gather_keys),
                 gather=False)
         num_cells = cells.sum(dim=1)
         losses['num_no_overlap'] = (num_cells == 0).sum().float()

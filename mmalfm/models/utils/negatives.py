@@ -10,7 +10,10 @@ and DUPR (same-image gallery + per-level queue).
   (CrossCL), optionally all-gathered across ranks.
 * :func:`same_image_gallery` -- the other cells of the same image as
   per-query negatives, with a validity mask (DUPR).
-* :func:`gather_no_grad` -- ``cat(all_gather(x))`` without gradient.
+* :func:`gather_no_grad` -- ``cat(all_gather(x))`` without gradient;
+  :func:`gather_valid_rows` -- the valid rows of every rank (DUPR's keys).
+* :func:`check_dense_negatives` / :func:`check_level_negatives` -- build
+  checks that the maps are large enough for the dense windows.
 """
 import math
 from typing import Optional, Sequence, Tuple, Union
@@ -24,7 +27,8 @@ from mmalfm.registry import MODELS
 
 __all__ = [
     'FeatureQueue', 'dense_window_negatives', 'check_dense_negatives',
-    'check_level_negatives', 'same_image_gallery', 'gather_no_grad'
+    'check_level_negatives', 'same_image_gallery', 'gather_no_grad',
+    'gather_valid_rows'
 ]
 
 
@@ -49,6 +53,24 @@ def gather_no_grad(x: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
+def gather_valid_rows(keys: Tensor, mask: Tensor, gather: bool) -> Tensor:
+    """The valid rows of every rank (``keys [R, D]``, ``mask [R]``).
+
+    ``R`` may differ between ranks (padded to the largest first, since
+    ``all_gather`` needs equal shapes); every rank must call this the same
+    number of times, whatever its data. ``gather=False`` (or a single
+    process): this rank's valid rows only.
+    """
+    if not gather or get_world_size() == 1:
+        return keys[mask]
+    size = keys.new_tensor([keys.shape[0]], dtype=torch.long)
+    r_max = int(torch.stack(all_gather(size)).max())
+    pad = r_max - keys.shape[0]
+    keys = F.pad(keys, (0, 0, 0, pad))
+    mask = F.pad(mask, (0, pad), value=False)
+    return gather_no_grad(keys)[gather_no_grad(mask)]
+
+
 class FeatureQueue(nn.Module):
     """MoCo FIFO queue of L2-normalised keys, stored as buffers.
 
