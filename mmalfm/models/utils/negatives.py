@@ -52,7 +52,6 @@ def gather_no_grad(x: Tensor) -> Tensor:
     return torch.cat(all_gather(x.contiguous()), dim=0)
 
 
-@MODELS.register_module()
 def gather_valid_rows(keys: Tensor, mask: Tensor, gather: bool) -> Tensor:
     """The valid rows of every rank (``keys [R, D]``, ``mask [R]``).
 
@@ -71,6 +70,7 @@ def gather_valid_rows(keys: Tensor, mask: Tensor, gather: bool) -> Tensor:
     return gather_no_grad(keys)[gather_no_grad(mask)]
 
 
+@MODELS.register_module()
 class FeatureQueue(nn.Module):
     """MoCo FIFO queue of L2-normalised keys, stored as buffers.
 
