@@ -5,33 +5,20 @@
 _base_ = [
     '../_base_/models/crosscl_resnet50.py',
     '../_base_/datasets/crosscl_pipelines.py',
+    '../_base_/datasets/unlabeled_imagenet.py',
     '../_base_/schedules/sgd_coslr_epoch.py',
     '../_base_/default_runtime.py',
 ]
 
-max_epochs = 200
-batch_size = 32
-num_gpus = 8
-
-data_root = 'data/imagenet/'
+# ImageNet-1K as unlabeled images, 32 per GPU
 train_dataloader = dict(
-    batch_size=batch_size,
-    num_workers=8,
-    persistent_workers=True,
+    batch_size=_base_.batch_size,
     # ShuffleBN gathers equal-size batches from every rank
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type='UnlabeledImageDataset',
-        data_root=data_root,
-        ann_file='meta/train.txt',
-        data_prefix=dict(img_path='train/'),
-        pipeline={{_base_.train_pipeline}}))
+    dataset=dict(pipeline=_base_.train_pipeline))
 
 # optimizer, lr (0.03 x 256 / 256), per-epoch cosine and the 200-epoch loop:
 # exactly the schedule base's values
 # released: a checkpoint every 100 epochs + the last one
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 custom_hooks = [dict(type='RepresentationHealthHook', interval=50)]
-auto_scale_lr = dict(base_batch_size=batch_size * num_gpus)

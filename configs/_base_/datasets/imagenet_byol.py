@@ -1,16 +1,4 @@
-_base_ = ['./byol_pipelines.py']
+# BYOL's views on the ImageNet-1K train split as unlabeled images.
+_base_ = ['./byol_pipelines.py', './unlabeled_imagenet.py']
 
-# ImageNet-1K train split as unlabeled images (folder or meta list file).
-data_root = 'data/imagenet/'
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type='UnlabeledImageDataset',
-        data_root=data_root,
-        ann_file='meta/train.txt',
-        data_prefix=dict(img_path='train/'),
-        pipeline={{_base_.train_pipeline}}))
+train_dataloader = dict(dataset=dict(pipeline=_base_.train_pipeline))

@@ -24,20 +24,16 @@ model = dict(
     # the demo thresholds (64 px) scaled to 32 px
     level_thresholds=(7, 14, 28, 32))
 
+# the demo's pipeline with 32-px global views and 16-px local patches
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
             dict(kind='resized_crop', size=32, scale=(0.3, 1.), num=2),
             dict(kind='region_crop', size=16, num=4),
-        ],
-        region_sampler={{_base_.region_sampler}},
-        max_tries=5),
-    dict(
-        type='ViewPipelines',
-        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='PackMultiViewInputs'),
+        ]),
+    *_base_.train_pipeline[2:],
 ]
 train_dataloader = dict(
     batch_size=4,

@@ -12,20 +12,12 @@ model = dict(
     head=dict(
         predictor=dict(in_channels=16, hid_channels=32, out_channels=16)))
 
+# one view pipeline for both views: a small cv2 crop, the flip and BYOL's
+# colour jitter, and a plain grayscale
 _view = [
     dict(type='RandomResizedCrop', scale=crop_size, backend='cv2'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
+    _base_.flip,
+    _base_.photometrics1.transforms[0],
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True),
 ]
 train_dataloader = dict(

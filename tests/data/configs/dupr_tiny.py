@@ -14,19 +14,16 @@ model = dict(
     patch_neck=dict(hid_channels=32, out_channels=16),
     patch_queue_len=24)
 
+# the demo's views at crop_size
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
-            dict(kind='resized_crop', size=crop_size, scale=(0.2, 1.)),
-            dict(kind='resized_crop', size=crop_size, scale=(0.2, 1.)),
-        ],
-        flip='independent',
-        region_sampler={{_base_.region_sampler}},
-        max_tries=10),
-    dict(type='ViewPipelines', transforms=[{{_base_.view_pipeline}}]),
-    dict(type='PackMultiViewInputs'),
+            dict(view, size=crop_size)
+            for view in _base_.train_pipeline[1].views
+        ]),
+    *_base_.train_pipeline[2:],
 ]
 train_dataloader = dict(
     batch_size=4,
