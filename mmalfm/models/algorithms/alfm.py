@@ -26,34 +26,14 @@ from torch import Tensor
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import RegionSetBatch
+from ..losses.cdlp_terms import cdlp_terms
+from ..losses.matched_redundancy import matched_redundancy
 from ..utils import (SlotGroups, StepHealth, assign_soco_levels,
                      grouped_bn_stats, id_correspondence)
+from ..utils.correspondence import match_ids  # noqa: F401 (public here)
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build, _last
 
 __all__ = ['ALFM']
-
-
-def match_ids(ids_t: Tensor, ids_s: Tensor) -> Tuple[Tensor, Tensor]:
-    """For each student row, the first teacher row with the same id.
-
-    Args:
-        ids_t (Tensor): ``[N, T]`` teacher region ids (negative: none).
-        ids_s (Tensor): ``[N, S]`` student region ids.
-
-    Returns:
-        tuple: ``[N, S]`` int64 teacher row index (0 where unmatched) and
-        ``[N, S]`` bool ``valid`` (a non-negative id present in both).
-    """
-    corr = id_correspondence(ids_t, ids_s)  # [N, T, S]
-    valid = corr.any(dim=1)
-    # argmax returns the first maximal index
-    return corr.to(torch.int32).argmax(dim=1), valid
-
-
-def _take(rows: Tensor, index: Tensor) -> Tensor:
-    """``rows [N, T, K]`` gathered at ``index [N, S]`` -> ``[N, S, K]``."""
-    return torch.gather(rows, 1,
-                        index[..., None].expand(-1, -1, rows.shape[-1]))
 
 
 @MODELS.register_module()
@@ -393,32 +373,6 @@ class ALFM(RegionSelfSupervisor):
             for i, s in enumerate(sets)
         }
 
-    def _distill(self, teacher: Tensor, ids_t: Tensor, student: Tensor,
-                 ids_s: Tensor) -> Tuple[Tensor, Tensor]:
-        """Mean CE of the student rows to their id-matched teacher rows, and
-        the per-image number of matched rows ``[N]``."""
-        index, valid = match_ids(ids_t, ids_s)
-        k = student.shape[-1]
-        loss = self.cdlp_loss(student.reshape(-1, k),
-                              _take(teacher, index).reshape(-1, k),
-                              valid.reshape(-1))
-        return loss, valid.sum(dim=1)
-
-    def _redundancy(self, fa: Tensor, ids_a: Tensor, fb: Tensor,
-                    ids_b: Tensor) -> Tensor:
-        """Barlow-Twins term on matched student features (fp32)."""
-        index, valid = match_ids(ids_a, ids_b)
-        with torch.autocast(device_type=fa.device.type, enabled=False):
-            za = _take(fa, index)[valid].float()
-            zb = fb[valid].float()
-            if za.shape[0] < 2:  # nothing to correlate: 0 in the graph
-                return (fa.sum() + fb.sum()).float() * 0
-            za = (za - za.mean(0)) / (za.var(0, unbiased=False) + 1e-5).sqrt()
-            zb = (zb - zb.mean(0)) / (zb.var(0, unbiased=False) + 1e-5).sqrt()
-            corr = za.t() @ zb / za.shape[0]
-            return self.redundancy_weight * self.redundancy_loss(corr) / \
-                corr.shape[0]
-
     # -------------------------------------------------------------- losses
     def region_losses(self, online: Dict[int, Feats],
                       target: Dict[int, Feats], batch: RegionBatch
@@ -456,8 +410,11 @@ class ALFM(RegionSelfSupervisor):
                 teacher = self._embed_sets(target, batch, t_sets,
                                            target=True)
             losses.update(
-                self._cdlp_terms(student, teacher, ids, pairs, pair_sets,
-                                 local_sets))
+                cdlp_terms(self.cdlp_loss,
+                           {s: out[2] for s, out in student.items()},
+                           {s: out[2] for s, out in teacher.items()}, ids,
+                           pairs, pair_sets, local_sets, self.teacher_view,
+                           self.cross_view_distillation))
             used = torch.cat([teacher[s][2][ids[s] >= 0] for s in t_sets])
             self.cdlp_loss.update_center(used)
             emb = student[first_b][1]
@@ -465,39 +422,10 @@ class ALFM(RegionSelfSupervisor):
 
         if self.redundancy_loss is not None:
             terms = [
-                self._redundancy(student[a][0], ids[a], student[b][0], ids[b])
+                matched_redundancy(self.redundancy_loss,
+                                   self.redundancy_weight, student[a][0],
+                                   ids[a], student[b][0], ids[b])
                 for a, b in pairs
             ]
             losses['loss_redundancy'] = sum(terms) / len(terms)
         return losses, health
-
-    def _cdlp_terms(self, student: dict, teacher: dict, ids: dict,
-                    pairs: List[Tuple[int, int]], pair_sets: List[int],
-                    local_sets: List[int]) -> Dict[str, Tensor]:
-        """``loss_cdlp_local`` and ``loss_cdlp_cross`` (see the class doc)."""
-        out: Dict[str, Tensor] = {}
-        logits = 2
-        if local_sets:
-            ids_l = torch.cat([ids[s] for s in local_sets], dim=1)
-            if self.teacher_view == 'global':
-                s_l = torch.cat([student[s][logits] for s in local_sets], 1)
-                terms = [
-                    self._distill(teacher[t][logits], ids[t], s_l, ids_l)[0]
-                    for t in pair_sets
-                ]
-            else:
-                t_l = torch.cat([teacher[s][logits] for s in local_sets], 1)
-                terms = [
-                    self._distill(t_l, ids_l, student[s][logits], ids[s])[0]
-                    for s in pair_sets
-                ]
-            out['loss_cdlp_local'] = sum(terms) / len(terms)
-        if self.cross_view_distillation:
-            terms = []
-            for a, b in pairs:
-                for t, s in ((a, b), (b, a)):
-                    terms.append(
-                        self._distill(teacher[t][logits], ids[t],
-                                      student[s][logits], ids[s])[0])
-            out['loss_cdlp_cross'] = sum(terms) / len(terms)
-        return out

@@ -1,6 +1,6 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 from .correspondence import (assign_soco_levels, id_correspondence,
-                             scale_aware_slot_ids)
+                             match_ids, scale_aware_slot_ids, take_rows)
 from .negatives import *  # noqa: F401,F403
 from .negatives import __all__ as _negatives_all
 from .gather import gather_with_grad
@@ -10,6 +10,7 @@ from .roi_pool import MultiLevelRoIPool
 
 __all__ = [
     'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels',
+    'match_ids', 'take_rows',
     'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats', 'gather_with_grad',
     'HEALTH_INFO_KEY', 'StepHealth', 'publish_health'
 ]

@@ -1,5 +1,6 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""SoCo's scale-aware slots and id-equality correspondence.
+"""SoCo's scale-aware slots and id-equality correspondence (and ALFM's
+first-match row index, :func:`match_ids`).
 
 For a directed view pair every image carries ``L`` boxes per view (ids from
 the region sampler: proposal ids ``>= 1``, negative ids = sentinels such as
@@ -9,7 +10,7 @@ a sentinel elsewhere, in **level-major** order (slot ``l * L + j``) -- the
 order of :class:`~mmalfm.models.utils.MultiLevelRoIPool` in all-levels mode
 and of the released ``get_aware_correspondence_matrix``.
 """
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -17,7 +18,8 @@ from torch import Tensor
 from mmalfm.structures import ViewGeometry, soco_level
 
 __all__ = [
-    'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels'
+    'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels',
+    'match_ids', 'take_rows'
 ]
 
 
@@ -98,3 +100,26 @@ def assign_soco_levels(boxes_view: Tensor,
         beyond the last threshold.
     """
     return soco_level(boxes_view, thresholds, geom=geometry)
+
+
+def match_ids(ids_t: Tensor, ids_s: Tensor) -> Tuple[Tensor, Tensor]:
+    """For each student row, the first teacher row with the same id.
+
+    Args:
+        ids_t (Tensor): ``[N, T]`` teacher region ids (negative: none).
+        ids_s (Tensor): ``[N, S]`` student region ids.
+
+    Returns:
+        tuple: ``[N, S]`` int64 teacher row index (0 where unmatched) and
+        ``[N, S]`` bool ``valid`` (a non-negative id present in both).
+    """
+    corr = id_correspondence(ids_t, ids_s)  # [N, T, S]
+    valid = corr.any(dim=1)
+    # argmax returns the first maximal index
+    return corr.to(torch.int32).argmax(dim=1), valid
+
+
+def take_rows(rows: Tensor, index: Tensor) -> Tensor:
+    """``rows [N, T, K]`` gathered at ``index [N, S]`` -> ``[N, S, K]``."""
+    return torch.gather(rows, 1,
+                        index[..., None].expand(-1, -1, rows.shape[-1]))
