@@ -17,7 +17,7 @@ boxes), the pairs, the local sets and the per-image counters as tensors.
 The model reads every data fact (pairs, windows, which views are local)
 from it instead of restating it in its config.
 """
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np

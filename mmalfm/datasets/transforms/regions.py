@@ -13,10 +13,10 @@ and boxes in **source-image pixels**, continuous corners — see
 are matched, and typed per-image facts (``fallback``, ``no_overlap``,
 ``num_random``, ...; a sampler sets those it knows). Correspondence is **id
 equality** between the two sets of a pair; negative ids are sentinels that
-never match anything (e.g. SoCo's whole-view fallback box). The same id may carry different boxes in the two
-sets (SoCo jitters the V1 copy only). Mapping boxes into views, levels and
-correspondence matrices is the model's job, batched, with
-:mod:`mmalfm.structures`.
+never match anything (e.g. SoCo's whole-view fallback box). The same id may
+carry different boxes in the two sets (SoCo jitters the V1 copy only).
+Mapping boxes into views, levels and correspondence matrices is the model's
+job, batched, with :class:`~mmalfm.structures.RegionBatch`.
 """
 from abc import ABCMeta, abstractmethod
 from typing import Optional, Tuple
