@@ -1,7 +1,10 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""The demo detector config end to end (subprocesses, tiny data): trains
-from random init with tools/train.py, evaluates (COCO AP) during training and
-with tools/test.py, and starts from an export exactly."""
+"""The demo detector config end to end (tiny data): trains from random init
+with tools/train.py, evaluates (COCO AP) during training and with
+tools/test.py, and starts from an export exactly. The tools run in forked
+children of the test process (conftest.fork_tool), but for the same-seed
+runs: ``python tools/train.py`` under the demo's pinned CPU numerics, which
+act at an interpreter's start."""
 import glob
 import json
 import os
@@ -12,7 +15,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from conftest import PYTHON, load_checkpoint, run_tool
+from conftest import PYTHON, fork_tool, load_checkpoint, run_tool
 
 DEMO = 'configs/benchmarks/mmdetection/demo/' \
     'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py'
@@ -53,8 +56,8 @@ def _scalars(work_dir) -> list:
 def test_random_init_trains_evaluates_and_tests(tiny_demo_data, tmp_path):
     coco = osp.join(tiny_demo_data, 'coco')
     work_dir = tmp_path / 'random'
-    run_tool([
-        PYTHON, 'tools/train.py', RANDOM_INIT, '--work-dir',
+    fork_tool('tools/train.py', [
+        RANDOM_INIT, '--work-dir',
         str(work_dir), '--cfg-options', *_options(coco),
         'train_cfg.val_interval=1'
     ])
@@ -67,8 +70,8 @@ def test_random_init_trains_evaluates_and_tests(tiny_demo_data, tmp_path):
     assert checkpoint.exists()
 
     out = tmp_path / 'metrics.json'
-    run_tool([
-        PYTHON, 'tools/test.py', RANDOM_INIT,
+    fork_tool('tools/test.py', [
+        RANDOM_INIT,
         str(checkpoint), '--work-dir',
         str(tmp_path / 'test'), '--out',
         str(out), '--cfg-options', *_options(coco)
@@ -100,8 +103,8 @@ def test_training_starts_from_the_export(tiny_demo_data, tmp_path):
     coco = osp.join(tiny_demo_data, 'coco')
     work_dir = tmp_path / 'export_run'
     # lr 0: the weights after the run are the weights the run started from
-    run = run_tool([
-        PYTHON, 'tools/train.py', DEMO, '--work-dir',
+    run = fork_tool('tools/train.py', [
+        DEMO, '--work-dir',
         str(work_dir), '--cfg-options', *_options(coco),
         f'model.init_cfg.checkpoint={export}', 'optim_wrapper.optimizer.lr=0',
         'train_cfg.val_interval=2'

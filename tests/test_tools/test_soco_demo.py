@@ -1,12 +1,13 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""The SoCo demo config end to end (subprocesses): proposals by
-tools/data/selective_search.py, pretraining by tools/train.py; the loss
-falls."""
+"""The SoCo demo config end to end: proposals by
+``python tools/data/selective_search.py`` (the ``tiny_demo_proposals``
+fixture), pretraining by tools/train.py (a forked child of the test process,
+conftest.fork_tool); the loss falls."""
 import glob
 import json
 import os.path as osp
 
-from conftest import PYTHON, run_tool
+from conftest import fork_tool
 
 DEMO = 'configs/soco/soco_resnet18-fpn_1xb8-coslr-10e_demo.py'
 
@@ -26,8 +27,8 @@ def test_soco_demo_trains_and_the_loss_falls(tiny_demo_proposals, tmp_path):
 
     work_dir = tmp_path / 'work'
     # 12 images / 4 per batch x 10 epochs = 30 iterations
-    run_tool([
-        PYTHON, 'tools/train.py', DEMO, '--work-dir',
+    fork_tool('tools/train.py', [
+        DEMO, '--work-dir',
         str(work_dir), '--cfg-options',
         f'train_dataloader.dataset.dataset.data_root={coco}/',
         'train_dataloader.dataset.data_root=',

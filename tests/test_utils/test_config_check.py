@@ -5,7 +5,7 @@ import os.path as osp
 import sys
 
 import pytest
-from conftest import PYTHON, REPO, TEST_DATA, run_tool
+from conftest import REPO, TEST_DATA, fork_tool
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
 from mmengine.optim import LinearLR
@@ -185,8 +185,7 @@ def test_norm_layers_accept_requires_grad():
 def test_train_tool_fails_before_any_work(tiny_demo_data, tmp_path):
     """A typo that MMEngine would only hit when saving the first checkpoint
     stops tools/train.py before the first iteration."""
-    proc = run_tool([
-        PYTHON, 'tools/train.py',
+    proc = fork_tool('tools/train.py', [
         osp.join(TEST_DATA, 'configs', 'byol_tiny.py'), '--work-dir',
         str(tmp_path), '--cfg-options',
         f'train_dataloader.dataset.data_root={tiny_demo_data}/coco/',
