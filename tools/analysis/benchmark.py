@@ -353,12 +353,13 @@ def floor_step(backbone: torch.nn.Module, target: torch.nn.Module,
     backbone.zero_grad(set_to_none=True)
 
 
-def view_split(model, views: List[torch.Tensor]):
+def view_split(model, views: List[torch.Tensor], data_samples=None):
     """Online and target views of a batch."""
-    k = len(views)
     if hasattr(model, 'online_views') and hasattr(model, 'target_views'):
-        return ([views[i] for i in model.online_views(k)],
-                [views[i] for i in model.target_views(k)])
+        from mmalfm.structures import RegionBatch
+        batch = RegionBatch.build(views, data_samples)
+        return ([views[i] for i in model.online_views(batch)],
+                [views[i] for i in model.target_views(batch)])
     has_target = getattr(model, 'target_net', None) is not None
     return views, (views if has_target else [])
 
@@ -432,7 +433,8 @@ def benchmark_train(config: str, args: argparse.Namespace,
             # the floor on a real batch of this config, timed right after
             # each timed loop of the step (same machine load for both)
             views = to_views(state['first']['inputs'])
-            online, tgt = view_split(model, views)
+            online, tgt = view_split(model, views,
+                                     state['first']['data_samples'])
             backbone = copy.deepcopy(model.backbone)
             target = copy.deepcopy(model.backbone)
             backbone.train()  # mmdet's ResNet.train returns None
