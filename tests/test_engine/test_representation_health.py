@@ -102,6 +102,13 @@ def test_pair_stats():
     assert pair_stats(
         StepHealth(pos_pairs=torch.tensor([0, 0]),
                    possible_pairs=torch.tensor([0, 0]))) == dict(num_pos=0.)
+    # A match mask [N, R1, R2]: summed per image.
+    mask = torch.zeros(2, 3, 4, dtype=torch.bool)
+    mask[0, 0, 0] = mask[0, 1, 2] = mask[1, 2, 3] = True
+    assert pair_stats(
+        StepHealth(pos_pairs=mask,
+                   possible_pairs=torch.tensor([12, 12]))) == dict(
+                       pos_frac=3 / 24, num_pos=1.5)
     assert pair_stats(StepHealth(embeddings=torch.eye(2))) == {}
 
 

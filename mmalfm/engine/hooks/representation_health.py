@@ -184,12 +184,12 @@ def embedding_stats(embeddings: Tensor,
 
 
 def pair_stats(health: StepHealth) -> Dict[str, float]:
-    """``pos_frac`` and ``num_pos`` from the per-image ``pos_pairs`` and
-    ``possible_pairs`` of a :class:`StepHealth` (empty without
-    ``pos_pairs``; no ``pos_frac`` without ``possible_pairs`` or when they
-    sum to 0)."""
+    """``pos_frac`` and ``num_pos`` from the per-image ``pos_pairs``
+    (counts ``[N]`` or a mask ``[N, ...]``) and ``possible_pairs`` of a
+    :class:`StepHealth` (empty without ``pos_pairs``; no ``pos_frac``
+    without ``possible_pairs`` or when they sum to 0)."""
     pos = health.pos_pairs
-    if pos is None or pos.numel() == 0:
+    if pos is None or pos.dim() == 0 or pos.shape[0] == 0:
         return {}
     total = pos.detach().float().sum().item()
     out = {}
@@ -197,7 +197,7 @@ def pair_stats(health: StepHealth) -> Dict[str, float]:
         possible = health.possible_pairs.detach().float().sum().item()
         if possible > 0:
             out['pos_frac'] = total / possible
-    out['num_pos'] = total / pos.numel()
+    out['num_pos'] = total / pos.shape[0]  # per image
     return out
 
 

@@ -18,8 +18,10 @@ One schema for all methods:
   the other branches by name (ALFM ``gmsr``/``cdlp``, CrossCL ``global``/
   ``p4``/``p3``, DUPR ``global``/``reid_<level>``); logged as
   ``<prefix>/<branch>/std``, ...
-- ``pos_pairs`` (Tensor ``[N]``, optional): matched positive region pairs
-  per image of the batch (``num_pos`` = their mean).
+- ``pos_pairs`` (Tensor ``[N]`` or ``[N, ...]``, optional): matched
+  positive region pairs per image of the batch, as counts ``[N]`` or a
+  match mask whose dims after the first are summed (``num_pos`` = the mean
+  per image).
 - ``possible_pairs`` (Tensor ``[N]``, optional): pairs the matcher could
   have matched per image (``pos_frac`` = sum of ``pos_pairs`` / sum of
   these); None when the method has no such bound.
