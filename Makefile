@@ -17,6 +17,7 @@ DEMO_METHODS ?= alfm
 DEMO_ALL_METHODS := alfm soco crosscl dupr byol
 DEMO_ARGS  ?=
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 
 .PHONY: help setup demo demo-all demo-data test clean
 
@@ -39,8 +40,10 @@ demo-all: setup
 
 # pytest exits 5 when it collects nothing: fine for a filtered run
 # (`make test PYTEST_ARGS='-k foo'`), a failure for the whole suite.
+# One pytest-xdist worker per core (one torch thread each, see
+# tests/conftest.py); `make test TEST_WORKERS=0` runs in one process.
 test: setup
-	@$(PYTHON) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(PYTHON) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 		if [ -n "$(PYTEST_ARGS)" ]; then echo "[test] no test matched PYTEST_ARGS='$(PYTEST_ARGS)'"; exit 0; fi; \
 		echo "[test] error: pytest collected no tests at all (exit 5)"; exit 1; \
