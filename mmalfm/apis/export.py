@@ -202,16 +202,19 @@ def detect_method(state: Dict[str, Tensor],
         ExportError: Unknown method, ambiguous layout without ``--method``,
             or ``--method`` disagreeing with the checkpoint (naming both).
     """
+    # the stored config first: its custom_imports register plugin methods
+    model_cfg = training_model_cfg(meta)
     methods = export_methods()
     if requested != 'auto' and requested not in methods:
         raise ExportError(f'--method {requested!r} is not one of '
                           f'{["auto", *methods]}')
-    model_cfg = training_model_cfg(meta)
     model_type = _type_name(model_cfg)
     found, how = None, None
     if model_type is not None:
         try:
-            found = find_transfer_spec(_full_type_name(model_cfg)).name
+            spec = find_transfer_spec(_full_type_name(model_cfg))
+            methods.setdefault(spec.name, spec)
+            found = spec.name
             how = f"config model type '{model_type}'"
         except TransferDeclarationError as err:
             if requested == 'auto':
