@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmalfm.apis.demo_data import make_demo_data
 from mmalfm.structures import src_to_view
 from mmalfm.visualization import build_view_transform, id_colour
 from mmalfm.visualization.layout import HEADER_H, LABEL_H, MARGIN
@@ -42,9 +43,7 @@ bv = _load('browse_views', 'tools/analysis/browse_views.py')
 def demo(tmp_path_factory) -> Path:
     """3 train images of 96-128 px; COCO layout under ``coco/``."""
     out = tmp_path_factory.mktemp('demo')
-    make = _load('make_demo_data', 'tools/data/make_demo_data.py')
-    make.make_demo_data(out, num_train=3, num_val=0, min_size=96,
-                        max_size=128)
+    make_demo_data(out, num_train=3, num_val=0, min_size=96, max_size=128)
     return out / 'coco'
 
 

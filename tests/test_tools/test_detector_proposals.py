@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PYTHON, REPO, load_tool, run_tool
+from conftest import PYTHON, REPO, run_tool
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from mmalfm.apis import detector_proposals as det_tool
 from mmalfm.datasets import ProposalDataset
 from mmalfm.datasets.proposals import convert_proposals, read_proposal_file
 
-det_tool = load_tool('tools/data/detector_proposals.py')
 DETECTOR = ('configs/benchmarks/mmdetection/demo/'
             'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 RANDOM_INIT = DETECTOR.replace('.py', '_random-init.py')

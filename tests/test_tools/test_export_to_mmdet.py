@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from conftest import PYTHON, load_checkpoint, load_tool, run_tool
+from conftest import PYTHON, load_checkpoint, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = 'tools/model_converters/export_to_mmdet.py'
@@ -42,7 +42,8 @@ model = dict(
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_tool(TOOL)
+    from mmalfm.apis import export_mmdet
+    return export_mmdet
 
 
 def randomize_(state: dict, seed: int) -> None:

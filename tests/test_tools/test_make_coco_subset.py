@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from conftest import PYTHON, load_tool, run_tool
+from conftest import PYTHON, run_tool
 
-subset_tool = load_tool('tools/data/make_coco_subset.py')
+from mmalfm.apis import coco_subset as subset_tool
 
 
 def _coco(num_images: int = 50) -> dict:

@@ -1,6 +1,6 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""Tests for ``tools/data/make_demo_data.py``."""
-import importlib.util
+"""Tests for :mod:`mmalfm.apis.demo_data` (``tools/data/make_demo_data.py``
+is its command line)."""
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -11,21 +11,10 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'data' / (
-    'make_demo_data.py')
+from mmalfm.apis import demo_data as mdd
+
 NUM_TRAIN, NUM_VAL, SEED = 6, 3, 0
 SPLITS = ('train', 'val')
-
-
-def _load_tool():
-    """Import the tool as a module (``tools/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location('make_demo_data', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mdd = _load_tool()
 
 
 def _generate(out_dir: Path, seed: int = SEED) -> dict:

@@ -13,16 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, load_tool
+from conftest import REPO
 
+from mmalfm.apis import merge_proposals as merge_tool
+from mmalfm.apis import selective_search as ss_tool
 from mmalfm.datasets.proposals import (PartError, convert_proposals,
                                        part_range, resolve_part)
 
-# every run here uses --nproc 1: nothing is pickled, so this copy of the
-# tool stays out of sys.modules (test_selective_search_tool.py registers its
-# own for its process pools)
-ss_tool = load_tool('tools/data/selective_search.py')
-merge_tool = load_tool('tools/data/merge_proposals.py')
 TOOL = 'tools/data/selective_search.py'
 
 

@@ -6,22 +6,18 @@ import os.path as osp
 import re
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import PYTHON, load_tool, run_tool
+from conftest import PYTHON, run_tool
 
+from mmalfm.apis import selective_search as ss_tool
 from mmalfm.datasets import ProposalDataset, proposal_dataset
 from mmalfm.datasets.proposals import load_proposals
 from mmalfm.datasets.proposals.hints import TOOL, TOOL_DEFAULTS
 
-ss_tool = load_tool('tools/data/selective_search.py')
-# make the worker function picklable by reference, as it is when the tool
-# runs as a script (``__main__``)
-sys.modules.setdefault(ss_tool.__name__, ss_tool)
 
 
 def _main(capsys, *argv) -> str:

@@ -8,7 +8,7 @@ import socket
 import pytest
 import torch
 from conftest import (PYTHON, REPO, TEST_DATA, assert_resume_is_bit_identical,
-                      assert_state_equal, load_checkpoint, load_tool,
+                      assert_state_equal, load_checkpoint,
                       run_tool, train_on_coco)
 
 CONFIGS = osp.join(TEST_DATA, 'configs')
@@ -101,7 +101,7 @@ def test_typo_in_module_type_names_type_and_config(tiny_demo_data, tmp_path):
 class TestMergeArgs:
     """Command-line options folded into the config (no training)."""
 
-    train = load_tool('tools/train.py')
+    from mmalfm.apis import train
 
     def _cfg(self, *argv):
         from mmengine.config import Config

@@ -16,113 +16,18 @@ by a detector-level ``init_cfg`` (docs/user_guides/transfer.md)::
 
 Exit status: 0 written; 1 bad input (missing file, no weights, other
 method); 2 ``--check`` failed (nothing written).
+
+The command line of :func:`mmalfm.apis.export_mmdet.main`, where the work
+is done.
 """
-import argparse
+import os.path as osp
 import sys
-import warnings
 
-import mmalfm  # noqa: F401  (safe checkpoint loading, registries)
-from mmalfm.apis.export import (RECOMMENDED_INIT_CFG, ExportError,
-                                build_detector_state, check_export,
-                                detect_method, export_methods, export_mmdet,
-                                format_summary, load_training_checkpoint,
-                                partial_fpn_target, save_mmdet_export,
-                                training_model_cfg)
+# Make `import mmalfm` work from a source checkout without installation.
+sys.path.insert(
+    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Export a pretraining checkpoint (online network) to '
-        'MMDetection keys.')
-    parser.add_argument('checkpoint', help='pretraining checkpoint (.pth)')
-    parser.add_argument('out', help='output file (.pth)')
-    parser.add_argument('--with-neck', action='store_true',
-                        help='also export the FPN as neck.*')
-    parser.add_argument('--with-head', action='store_true',
-                        help='also export the 4conv1fc box-head trunk')
-    parser.add_argument('--c4', action='store_true',
-                        help='C4 detector: res5 -> '
-                        'roi_head.shared_head.layer4')
-    parser.add_argument('--check', metavar='DETECTOR_CONFIG',
-                        help='build this mmdet config and fail (exit 2, '
-                        'nothing written) on missing/mis-shaped keys')
-    parser.add_argument('--method', default='auto',
-                        choices=['auto', *export_methods()],
-                        help='expected method (default: from the checkpoint)')
-    return parser.parse_args(argv)
-
-
-def _print_list(title, items, limit=40):
-    print(f'{title} ({len(items)}):')
-    for item in items[:limit]:
-        print(f'    {item}')
-    if len(items) > limit:
-        print(f'    ... {len(items) - limit} more')
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        state, meta = load_training_checkpoint(args.checkpoint)
-        spec, how = detect_method(state, meta, args.method, args.checkpoint)
-        detector = None
-        c3_index, bias = 1, False
-        if args.check:
-            detector = build_detector_state(args.check)
-            if spec.neck == 'partial_fpn' and args.with_neck:
-                c3_index, bias = partial_fpn_target(detector)
-        result = export_mmdet(
-            state, spec,
-            with_neck=args.with_neck,
-            with_head=args.with_head,
-            c4=args.c4,
-            model_cfg=training_model_cfg(meta),
-            partial_fpn_c3_index=c3_index,
-            partial_fpn_bias=bias,
-            detected_by=how,
-            path=args.checkpoint)
-    except (ExportError, FileNotFoundError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    print(f'export {args.checkpoint} -> {args.out}')
-    print(format_summary(result, 'mmdet'))
-    if result.missing or result.mismatched:
-        msg = (f'WARNING: the export lacks {len(result.missing)} and '
-               f'mis-shapes {len(result.mismatched)} keys of the '
-               f'{spec.name} architecture\'s layout (a truncated or '
-               'foreign checkpoint?); the detector will keep its random init '
-               'for them. Check against the detector with --check CONFIG.')
-        warnings.warn(msg)
-        print(msg, file=sys.stderr)
-        _print_list('missing', result.missing)
-        _print_list('shape mismatch', result.mismatched)
-    if detector is not None:
-        report = check_export(result.state_dict, detector,
-                              list(result.groups),
-                              partial_fpn=bool(result.fpn.get('partial')))
-        print(f'check against {args.check}:')
-        fresh = ', '.join(f'{g} {n}' for g, n in report.fresh.items())
-        print(f'  detector tensors left to their init: {fresh or "none"}')
-        if report.unexpected:
-            _print_list('  UNEXPECTED (the detector lacks them)',
-                        report.unexpected, limit=10)
-        if not report.ok:
-            _print_list('  MISSING', report.missing)
-            _print_list('  SHAPE MISMATCH', report.mismatched)
-            for hint in report.hints:
-                print(f'  hint: {hint}')
-            print(f'error: the export does not fit {args.check}; '
-                  f'{args.out} not written.', file=sys.stderr)
-            return 2
-        print('  ok: every requested key present with the right shape')
-    save_mmdet_export(
-        result, args.out, args.checkpoint, meta,
-        dict(with_neck=args.with_neck, with_head=args.with_head, c4=args.c4,
-             fpn=result.fpn, checked_with=args.check or ''))
-    print(f'wrote {args.out}; load it with\n    {RECOMMENDED_INIT_CFG}'
-          .replace('EXPORT', repr(args.out)))
-    return 0
-
+from mmalfm.apis.export_mmdet import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -52,10 +52,10 @@ The demo runs in a source checkout (its ``configs/`` and ``tools/``).
 from . import options, overrides, paths, plan, records, report, stages
 from .options import (AP_KEYS, BASELINE, DEMO_THREADS, DETECTOR,
                       DETECTOR_RANDOM, FINETUNE_ITERS, FINETUNE_SEEDS,
-                      RANDOM, REPO, TOOLS, DemoError, DemoOptions,
-                      check_pieces, export_flags, find_config, make_options,
-                      needs_proposals, parse_args, pretrain_config,
-                      resolve_methods)
+                      RANDOM, REPO, TOOL_MODULES, TOOLS, DemoError,
+                      DemoOptions, check_pieces, export_flags, find_config,
+                      make_options, needs_proposals, parse_args,
+                      pretrain_config, resolve_methods)
 from .overrides import (data_options, finetune_options, load_config,
                         proposal_options, rebase_options)
 from .paths import (export_path, finetune_dir, last_checkpoint,
@@ -73,7 +73,8 @@ from .stages import stage_proposals
 __all__ = [
     'options', 'overrides', 'paths', 'plan', 'records', 'report', 'stages',
     'AP_KEYS', 'BASELINE', 'DEMO_THREADS', 'DETECTOR', 'DETECTOR_RANDOM',
-    'FINETUNE_ITERS', 'FINETUNE_SEEDS', 'RANDOM', 'REPO', 'TOOLS',
+    'FINETUNE_ITERS', 'FINETUNE_SEEDS', 'RANDOM', 'REPO', 'TOOL_MODULES',
+    'TOOLS',
     'DemoError', 'DemoOptions', 'check_pieces', 'export_flags',
     'find_config', 'make_options', 'needs_proposals', 'parse_args',
     'pretrain_config', 'resolve_methods', 'data_options',

@@ -27,15 +27,25 @@ RANDOM = 'random'
 DETECTOR = ('configs/benchmarks/mmdetection/demo/'
             'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 DETECTOR_RANDOM = DETECTOR.replace('.py', '_random-init.py')
-TOOLS = dict(
-    make_demo_data='tools/data/make_demo_data.py',
-    selective_search='tools/data/selective_search.py',
-    detector_proposals='tools/data/detector_proposals.py',
-    train='tools/train.py',
-    test='tools/test.py',
-    export='tools/model_converters/export_to_mmdet.py',
-    region_probe='tools/analysis/region_probe.py',
-    make_coco_subset='tools/data/make_coco_subset.py')
+#: The tools the demo runs: ``name -> (script, package module)``; the script
+#: is the command line of the module's ``main(argv)``, which
+#: ``--in-process`` calls instead.
+_TOOLS = dict(
+    make_demo_data=('tools/data/make_demo_data.py', 'mmalfm.apis.demo_data'),
+    selective_search=('tools/data/selective_search.py',
+                      'mmalfm.apis.selective_search'),
+    detector_proposals=('tools/data/detector_proposals.py',
+                        'mmalfm.apis.detector_proposals'),
+    train=('tools/train.py', 'mmalfm.apis.train'),
+    test=('tools/test.py', 'mmalfm.apis.test'),
+    export=('tools/model_converters/export_to_mmdet.py',
+            'mmalfm.apis.export_mmdet'),
+    region_probe=('tools/analysis/region_probe.py',
+                  'mmalfm.evaluation.region_probe_cli'),
+    make_coco_subset=('tools/data/make_coco_subset.py',
+                      'mmalfm.apis.coco_subset'))
+TOOLS = {name: script for name, (script, _) in _TOOLS.items()}
+TOOL_MODULES = {name: module for name, (_, module) in _TOOLS.items()}
 
 #: The configs' data root, rewritten when ``--data`` points elsewhere.
 DEFAULT_DATA = 'data/demo'
@@ -252,9 +262,13 @@ def pretrain_config(opts: 'DemoOptions', method: str) -> str:
 
 def needs_proposals(opts: 'DemoOptions', method: str) -> bool:
     """Whether ``method``'s config trains on proposals (read from its data
-    set and region sampler, :func:`mmalfm.apis.methods.needs_proposals`)."""
-    return apis.needs_proposals(
-        osp.join(REPO, pretrain_config(opts, method)))
+    set and region sampler, :func:`mmalfm.apis.methods.needs_proposals`),
+    in our registry scope whatever scope an in-process run left current (a
+    detector's run leaves ``mmdet``, where our samplers are unknown)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmalfm'):
+        return apis.needs_proposals(
+            osp.join(REPO, pretrain_config(opts, method)))
 
 
 def export_flags(method: str) -> Tuple[str, ...]:

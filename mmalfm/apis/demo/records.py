@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Callable, Dict, List
 
 from mmalfm.utils.cpu_numerics import pinned_cpu_env
 
-from .options import (DEMO_THREADS, REPO, TOOLS, DemoError, DemoOptions,
-                      needs_proposals)
+from .options import (DEMO_THREADS, REPO, TOOL_MODULES, TOOLS,
+                      DemoError, DemoOptions, needs_proposals)
 from .paths import record_path
 
 
@@ -111,28 +112,10 @@ def tool_command(tool: str, *args: str) -> List[str]:
     return [sys.executable, osp.join(REPO, TOOLS[tool]), *map(str, args)]
 
 
-_TOOL_MODULES: Dict[str, object] = {}
-
-
-def load_tool(tool: str):
-    """Import ``TOOLS[tool]`` as a module (cached)."""
-    if tool not in _TOOL_MODULES:
-        import importlib.util
-        path = osp.join(REPO, TOOLS[tool])
-        spec = importlib.util.spec_from_file_location(f'demo_tool_{tool}',
-                                                      path)
-        module = importlib.util.module_from_spec(spec)
-        # registered, so that multiprocessing can pickle its functions
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        _TOOL_MODULES[tool] = module
-    return _TOOL_MODULES[tool]
-
-
 def run_tool(opts: 'DemoOptions', stage: str, tool: str, *args) -> None:
     """Run a tool of :data:`TOOLS` with ``args``: a subprocess logged to
-    ``WORK_DIR/logs/<stage>.log`` or, with ``opts.in_process``, its
-    ``main(argv)`` here.
+    ``WORK_DIR/logs/<stage>.log`` or, with ``opts.in_process``, the
+    ``main(argv)`` of its package module (:data:`TOOL_MODULES`) here.
 
     Raises:
         DemoError: The tool failed (non-zero exit or an exception).
@@ -148,7 +131,7 @@ def run_tool(opts: 'DemoOptions', stage: str, tool: str, *args) -> None:
     os.chdir(REPO)  # the tools resolve config paths from the repo root
     sys.stdout.flush()
     try:
-        code = load_tool(tool).main(args)
+        code = import_module(TOOL_MODULES[tool]).main(args)
     except SystemExit as err:
         code = err.code
     except Exception as err:
