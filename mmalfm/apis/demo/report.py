@@ -250,7 +250,8 @@ def write_report(opts: DemoOptions, plan: Sequence[Stage]) -> str:
         'fine-tune\'s AP with it; see docs/user_guides/demo.md)')
     lines.append('')
     lines.append(
-        f'* data: `{repo_relative(opts.data)}`, {data.get("num_train", "?")} train / '
+        f'* data: `{repo_relative(opts.data)}`, '
+        f'{data.get("num_train", "?")} train / '
         f'{data.get("num_val", "?")} val images (4 shape classes)'
         + (' — **tiny variant**' if opts.tiny else ''))
     lines.append(

@@ -22,7 +22,8 @@ def run_demo(opts: DemoOptions, stream=None) -> str:
     """
     progress = Progress(0, stream)
     progress.say(0, f'methods {", ".join(opts.methods)} + random init; '
-                 f'work dir {repo_relative(opts.work_dir)}; data {repo_relative(opts.data)}'
+                 f'work dir {repo_relative(opts.work_dir)}; '
+                 f'data {repo_relative(opts.data)}'
                  + (' (tiny)' if opts.tiny else ''))
     opts.configs = check_pieces(opts)
     plan = build_plan(opts)
