@@ -220,15 +220,15 @@ def fork_tool(tool: str, args: Sequence[str], *, timeout: int = 300,
 @pytest.fixture(scope='session')
 def tiny_demo_proposals(tiny_demo_data, tmp_path_factory) -> Tuple[str, str]:
     """The tiny demo set's COCO root and its selective-search proposal file
-    (made once per session by ``tools/data/selective_search.py``).
+    (made once per session by ``tools/data/selective_search.py``, forked;
+    ``test_selective_search_tool.py`` runs the script itself).
 
     Returns:
         tuple[str, str]: ``(coco_root, proposal_file)``.
     """
     coco = osp.join(tiny_demo_data, 'coco')
     proposals = tmp_path_factory.mktemp('proposals') / 'ss_train2017.json'
-    run_tool([
-        PYTHON, 'tools/data/selective_search.py',
+    fork_tool('tools/data/selective_search.py', [
         osp.join(coco, 'annotations', 'instances_train2017.json'),
         str(proposals), '--img-prefix',
         osp.join(coco, 'train2017'), '--nproc', '1'
