@@ -24,6 +24,7 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ[_var] = '1'
 
+
 def _remember_config_formatting() -> None:
     """MMEngine formats a config's text with yapf each time a run logs,
     dumps or checkpoints it: six times per run, most of the seconds of a
@@ -44,8 +45,8 @@ def _remember_config_formatting() -> None:
 
 _remember_config_formatting()
 
-#: Node-id prefixes of the slowest tests (seconds each), run first in this
-#: order so that a parallel run does not end on one worker with a long
+#: Node-id prefixes of the slowest tests (10 s or more each), run first in
+#: this order so that a parallel run does not end on one worker with a long
 #: test; everything else keeps pytest's order. The order is fixed, as
 #: pytest-xdist needs the same collection on every worker.
 SLOW_FIRST = (
