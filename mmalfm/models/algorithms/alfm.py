@@ -25,7 +25,7 @@ from mmengine.registry import DefaultScope
 from torch import Tensor
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import RegionSetBatch
+from mmalfm.structures import RegionSetBatch, TransferSpec
 from ..losses.cdlp_terms import cdlp_terms
 from ..losses.matched_redundancy import matched_redundancy
 from ..utils import (SlotGroups, StepHealth, assign_soco_levels,
@@ -139,8 +139,7 @@ class ALFM(RegionSelfSupervisor):
 
     # What a detector reuses (mmalfm.structures.transfer): read by the
     # exporter, PretrainedExport and the demo.
-    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
-    transfer = _TransferSpec(
+    transfer = TransferSpec(
         name='alfm',
         neck='fpn',
         box_head=True,
@@ -153,7 +152,6 @@ class ALFM(RegionSelfSupervisor):
             gmsr_loss='GMSR loss state',
             redundancy_loss='redundancy loss state'),
         export_flags=('--with-neck', '--with-head'))
-    del _TransferSpec
 
     target_modules = ('backbone', 'neck', 'roi_head', 'cdlp_head')
 

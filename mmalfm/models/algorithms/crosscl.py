@@ -13,6 +13,7 @@ from mmengine.registry import DefaultScope
 from torch import Tensor
 
 from mmalfm.registry import MODELS
+from mmalfm.structures import TransferSpec
 from ..utils import (StepHealth, check_level_negatives,
                      dense_window_negatives, prroi_pool_1x1)
 from ..utils.shuffle_bn import batch_shuffle_ddp, batch_unshuffle_ddp
@@ -94,8 +95,7 @@ class CrossCL(RegionSelfSupervisor):
 
     # What a detector reuses (mmalfm.structures.transfer): read by the
     # exporter, PretrainedExport and the demo.
-    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
-    transfer = _TransferSpec(
+    transfer = TransferSpec(
         name='crosscl',
         neck='partial_fpn',
         default='backbone (mmdet); backbone+P3-P5 FPN (detectron2)',
@@ -103,7 +103,6 @@ class CrossCL(RegionSelfSupervisor):
             global_neck='global MLP neck',
             global_head='global contrastive head (queue)'),
         key_signature='neck.fpn_lateral3.weight')
-    del _TransferSpec
 
     target_modules = ('backbone', 'neck', 'global_neck')
 

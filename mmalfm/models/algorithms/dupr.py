@@ -17,7 +17,7 @@ from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import RegionSetBatch
+from mmalfm.structures import RegionSetBatch, TransferSpec
 from ..utils import (FeatureQueue, MultiLevelRoIPool, StepHealth,
                      gather_valid_rows, same_image_gallery)
 from ..utils.feature_levels import backbone_out_indices, resolve_levels
@@ -105,8 +105,7 @@ class DUPR(RegionSelfSupervisor):
 
     # What a detector reuses (mmalfm.structures.transfer): read by the
     # exporter, PretrainedExport and the demo.
-    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
-    transfer = _TransferSpec(
+    transfer = TransferSpec(
         name='dupr',
         neck='fpn',
         default='backbone (+FPN for the FPN variant)',
@@ -115,7 +114,6 @@ class DUPR(RegionSelfSupervisor):
             global_head='global contrastive head (queue)',
             patch_necks='patch-level MLP heads',
             patch_queues='patch-level negative queues'))
-    del _TransferSpec
 
     target_modules = ('backbone', 'neck', 'global_neck', 'patch_necks')
 

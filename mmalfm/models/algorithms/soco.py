@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmalfm.registry import MODELS
-from mmalfm.structures import RegionSetBatch, ViewGeometry, to_soco_normalized
+from mmalfm.structures import (RegionSetBatch, TransferSpec, ViewGeometry,
+                               to_soco_normalized)
 from ..utils import (SlotGroups, StepHealth, assign_soco_levels,
                      id_correspondence, scale_aware_slot_ids)
 from .base import Feats, RegionBatch, RegionSelfSupervisor
@@ -78,15 +79,13 @@ class SoCo(RegionSelfSupervisor):
 
     # What a detector reuses (mmalfm.structures.transfer): read by the
     # exporter, PretrainedExport and the demo.
-    from mmalfm.structures.transfer import TransferSpec as _TransferSpec
-    transfer = _TransferSpec(
+    transfer = TransferSpec(
         name='soco',
         neck='fpn',
         box_head=True,
         default='backbone+fpn+bbox_head (FPN) | backbone+res5 (C4)',
         drops=dict(projector='projector MLP', predictor='predictor MLP'),
         export_flags=('--with-neck', '--with-head'))
-    del _TransferSpec
 
     def __init__(self,
                  *args,
