@@ -7,10 +7,12 @@ Training, export with ``--check``, the view browser, the benchmark and the
 demo runner must all work on it, and no file under ``mmalfm/`` or
 ``tools/`` may name it (docs/advanced_guides/add_a_method.md).
 """
+import io
 import json
 import os
 import os.path as osp
 import re
+import shutil
 
 import pytest
 import torch
@@ -18,7 +20,8 @@ import torch
 from conftest import PLUGINS, REPO, fork_tool
 
 CONFIG = osp.join(PLUGINS, 'toy_region_method_tiny.py')
-DETECTOR = osp.join(PLUGINS, 'toy_region_method_detector.py')
+DETECTOR = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection', 'demo',
+                    'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 #: Every name the plugin defines or registers.
 NAMES = ('ToyRegion', 'ToyRegionHead', 'ToyCosineLoss', 'ToyOverlapSampler',
          'toyregion', 'toy_region', 'toy_head')
@@ -107,3 +110,44 @@ def test_benchmark_times_the_plugin_step(trained, tmp_path):
                '--cfg-options', *_data(coco)])
     result = json.loads(out.read_text())
     assert result['step_s'] > 0
+
+
+def test_export_accepts_the_plugin_name_after_its_config_registered_it(
+        trained, tmp_path):
+    _, work = trained
+    proc = fork_tool('tools/model_converters/export_to_mmdet.py',
+                     [str(work / 'iter_4.pth'), str(tmp_path / 'e.pth'),
+                      '--method', 'toyregion'])
+    assert 'method: toyregion' in proc.stdout
+
+
+def test_demo_runner_pretrains_and_exports_the_plugin(tiny_demo_data,
+                                                      tmp_path, monkeypatch):
+    from mmalfm.apis import demo
+    from mmalfm.apis.demo.paths import export_path
+    from mmalfm.apis.demo.records import Progress, run_stage
+    monkeypatch.syspath_prepend(PLUGINS)  # the config's custom_imports
+    data = tmp_path / 'data'
+    shutil.copytree(tiny_demo_data, data)
+    opts = demo.make_options(demo.parse_args([
+        '--methods', CONFIG, '--tiny', '--in-process', '--quiet', '--data',
+        str(data), '--work-dir', str(tmp_path / 'work')
+    ]))
+    assert opts.methods == ['toyregion', 'byol']
+    assert not demo.needs_proposals(opts, 'toyregion')
+    assert demo.export_flags('toyregion') == ()
+    plan = {stage.name: stage for stage in demo.build_plan(opts)}
+    assert 'proposals' not in plan  # neither method trains on proposals
+    wanted = ('data', 'pretrain_toyregion', 'export_toyregion')
+    progress = Progress(len(wanted), stream=io.StringIO())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        records = [run_stage(opts, plan[name], i + 1, progress)
+                   for i, name in enumerate(wanted)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(r['done'] for r in records)
+    export = torch.load(export_path(opts, 'toyregion'),
+                        map_location='cpu')['state_dict']
+    assert export and all(k.startswith('backbone.') for k in export)

@@ -22,8 +22,9 @@ import sys
 import warnings
 
 from mmalfm.apis.export import (RECOMMENDED_INIT_CFG, ExportError,
+                                add_method_argument,
                                 build_detector_state, check_export,
-                                detect_method, export_methods, export_mmdet,
+                                detect_method, export_mmdet,
                                 format_summary, load_training_checkpoint,
                                 partial_fpn_target, save_mmdet_export,
                                 training_model_cfg)
@@ -45,9 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--check', metavar='DETECTOR_CONFIG',
                         help='build this mmdet config and fail (exit 2, '
                         'nothing written) on missing/mis-shaped keys')
-    parser.add_argument('--method', default='auto',
-                        choices=['auto', *export_methods()],
-                        help='expected method (default: from the checkpoint)')
+    add_method_argument(parser)
     return parser.parse_args(argv)
 
 

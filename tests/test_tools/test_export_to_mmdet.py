@@ -42,8 +42,8 @@ model = dict(
 
 @pytest.fixture(scope='module')
 def tool():
-    from mmalfm.apis import export_mmdet
-    return export_mmdet
+    from mmalfm.apis import export_mmdet_cli
+    return export_mmdet_cli
 
 
 def randomize_(state: dict, seed: int) -> None:

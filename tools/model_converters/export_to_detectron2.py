@@ -18,8 +18,8 @@ import argparse
 import sys
 
 import mmalfm  # noqa: F401
-from mmalfm.apis.export import (ExportError, detect_method,
-                                export_detectron2, export_methods,
+from mmalfm.apis.export import (ExportError, add_method_argument,
+                                detect_method, export_detectron2,
                                 export_mmdet, format_summary,
                                 load_training_checkpoint,
                                 save_detectron2_export, training_model_cfg)
@@ -37,8 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also export the 4conv1fc box head')
     parser.add_argument('--c4', action='store_true',
                         help='C4 detector: backbone with res5 only')
-    parser.add_argument('--method', default='auto',
-                        choices=['auto', *export_methods()])
+    add_method_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -17,7 +17,7 @@ by a detector-level ``init_cfg`` (docs/user_guides/transfer.md)::
 Exit status: 0 written; 1 bad input (missing file, no weights, other
 method); 2 ``--check`` failed (nothing written).
 
-The command line of :func:`mmalfm.apis.export_mmdet.main`, where the work
+The command line of :func:`mmalfm.apis.export_mmdet_cli.main`, where the work
 is done.
 """
 import os.path as osp
@@ -27,7 +27,7 @@ import sys
 sys.path.insert(
     0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmalfm.apis.export_mmdet import main  # noqa: E402
+from mmalfm.apis.export_mmdet_cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -39,7 +39,7 @@ _TOOLS = dict(
     train=('tools/train.py', 'mmalfm.apis.train'),
     test=('tools/test.py', 'mmalfm.apis.test'),
     export=('tools/model_converters/export_to_mmdet.py',
-            'mmalfm.apis.export_mmdet'),
+            'mmalfm.apis.export_mmdet_cli'),
     region_probe=('tools/analysis/region_probe.py',
                   'mmalfm.evaluation.region_probe_cli'),
     make_coco_subset=('tools/data/make_coco_subset.py',

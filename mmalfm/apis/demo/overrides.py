@@ -71,8 +71,11 @@ def pretrain_options(opts: DemoOptions, cfg) -> List[str]:
     options = data_options(opts, cfg)
     if opts.tiny:
         options += loader_options(cfg, ['train_dataloader'])
+        # one epoch; an iteration-based config keeps its (own) length
+        if 'max_epochs' in (cfg.get('train_cfg') or {}):
+            options.append('train_cfg.max_epochs=1')
         options += [
-            'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+            'default_hooks.logger.interval=1',
             'default_hooks.checkpoint.interval=1'
         ]
     return options

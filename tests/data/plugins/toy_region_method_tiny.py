@@ -1,6 +1,9 @@
 # ToyRegion (tests/data/plugins/toy_region_method.py), tiny: a plugin
 # method's own config. Everything about the method is in its plugin file and
-# here; the only mmalfm piece named is the shared runtime. The plugin folder
+# here; the only mmalfm piece named is the shared runtime. The backbone is
+# the demo's "r18q" (ResNet-18, stem 16, stages 16/32/64/128), so the export
+# loads into the demo detector
+# (configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py). The plugin folder
 # must be on PYTHONPATH (the tests put it there). The tests set the data root
 # with --cfg-options; by default it reads the demo data.
 _base_ = ['mmalfm::_base_/default_runtime.py']
@@ -16,15 +19,15 @@ model = dict(
     backbone=dict(
         type='mmdet.ResNet',
         depth=18,
-        stem_channels=8,
-        base_channels=8,
+        stem_channels=16,
+        base_channels=16,
         out_indices=(3, ),
         norm_cfg=dict(type='BN'),
         zero_init_residual=False),
     roi_pool=dict(output_size=2, featmap_strides=[32]),
     toy_head=dict(
         type='ToyRegionHead',
-        in_channels=64,
+        in_channels=128,
         out_channels=16,
         loss=dict(type='ToyCosineLoss')),
     target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.))
