@@ -8,21 +8,13 @@
 # 0.1-0.3): `RegionCutout(views=(1, ))` (the C4 data has no V3).
 _base_ = ['./soco_resnet50-fpn_8xb128-coslr-100e_in1k.py']
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
+    # the trunk's zero-gamma ResNet-50 (SyncBN) cut after C4
     backbone=dict(
-        _delete_=True,
-        type='mmdet.ResNet',
-        depth=50,
         num_stages=3,
         strides=(1, 2, 2),
         dilations=(1, 1, 1),
-        out_indices=(2, ),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        zero_init_residual=True),
+        out_indices=(2, )),
     neck=None,
     roi_pool=dict(
         output_size=14, featmap_strides=(16, ), sampling_ratio=0,
@@ -37,7 +29,7 @@ model = dict(
             stride=2,
             dilation=1,
             style='pytorch',
-            norm_cfg=norm_cfg,
+            norm_cfg=_base_.norm_cfg,
             norm_eval=False),
         zero_init_residual=True),
     projector=dict(in_channels=2048),
@@ -50,20 +42,18 @@ region_sampler = dict(
     padding_k=4,
     jitter_prob=0.,
     margin=1.0)
+# SoCo's V1 and V2 (scale 0.6-1), the box cutout on V2 only
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
-            dict(kind='whole', size=224),
-            dict(kind='resized_crop', size=224, scale=(0.6, 1.)),
+            _base_.train_pipeline[1].views[0],
+            dict(_base_.train_pipeline[1].views[1], scale=(0.6, 1.)),
         ],
-        region_sampler=region_sampler,
-        max_tries=5),
-    dict(
-        type='ViewPipelines',
-        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='RegionCutout', views=(1, ), prob=0.5, area_ratio=(0.1, 0.3)),
-    dict(type='PackMultiViewInputs'),
+        region_sampler=region_sampler),
+    _base_.train_pipeline[2],
+    dict(_base_.region_cutout, views=(1, )),
+    _base_.train_pipeline[3],
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

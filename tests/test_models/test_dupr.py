@@ -15,6 +15,7 @@ from mmpretrain.structures import DataSample
 import mmalfm  # noqa: F401
 from mmalfm.datasets.transforms.samplers import DUPRGridSampler
 from mmalfm.models import DUPR
+from mmalfm.models.losses.reid_nce import reid_nce
 from mmalfm.models.utils.health import HEALTH_INFO_KEY
 from mmalfm.registry import MODELS
 from mmalfm.structures import (RegionBatch, RegionSetBatch, ViewGeometry,
@@ -191,13 +192,13 @@ def test_reid_nce_hand_computed_with_gallery_and_queue():
     l0 = -1 / t + math.log(math.exp(1 / t) + math.exp(0.6 / t) + 1)
     # query 1: positive 0.8, gallery k0 (0), k2 masked, queue 1
     l1 = -0.8 / t + math.log(math.exp(0.8 / t) + 1 + math.exp(1 / t))
-    loss = model.reid_nce(q, k, valid, queue)
+    loss = reid_nce(model.loss_module, q, k, valid, queue)
     assert loss.item() == pytest.approx((l0 + l1) / 2, rel=1e-6)
     # a perfect positive with orthogonal negatives at a low temperature -> 0
     model.loss_module.temperature = 0.01
     q2 = torch.eye(3)[None]
-    loss = model.reid_nce(q2, q2.clone(), torch.ones(1, 3, dtype=torch.bool),
-                          torch.eye(3)[2:])
+    loss = reid_nce(model.loss_module, q2, q2.clone(),
+                    torch.ones(1, 3, dtype=torch.bool), torch.eye(3)[2:])
     # queue key e2 equals cell 2's positive: rows 0, 1 see only orthogonal
     # negatives, row 2 has a tie with its queue copy: log 2 / 3 in total
     assert loss.item() == pytest.approx(math.log(2) / 3, abs=1e-6)

@@ -3,23 +3,13 @@
 # GMSR projector on avgpool(C5) and a CDLP prototype head; teacher = EMA of
 # backbone, neck, roi_head and cdlp_head (keep-rate 0.996 -> 1, cosine).
 # Every key tagged [D] is our design (the paper's text is not public).
-_base_ = ['./r50-fpn-4conv1fc_trunk.py']  # zero-gamma R50 as SoCo [D]
+_base_ = ['./r50-fpn-4conv1fc_byol-projector.py']  # zero-gamma R50 as SoCo [D]
 num_prototypes = 4096  # K [D]
 model = dict(
     type='ALFM',
     # GMSR projector [D]: avgpool(C5) -> Linear 2048-4096, BN, ReLU ->
     # Linear 4096-256 (student only: GMSR is siamese).
-    projector=dict(
-        type='NonLinearNeck',
-        in_channels=2048,
-        hid_channels=4096,
-        out_channels=256,
-        num_layers=2,
-        with_bias=True,
-        with_last_bn=False,
-        with_last_bias=True,
-        with_avg_pool=True,
-        norm_cfg=dict(type='SyncBN')),
+    projector=dict(in_channels=2048, with_avg_pool=True),
     # CDLP head [D]: 1024 -> 2048 -> 2048 -> 256 (GELU), L2-norm, K
     # weight-normalised prototypes (gain fixed to 1). BN after the hidden
     # layers (DINO's use_bn_in_head): the RoI-head features are post-ReLU

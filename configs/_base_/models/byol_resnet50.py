@@ -1,14 +1,10 @@
 # BYOL (mmpretrain's implementation) with a ResNet-50: the image-level
 # baseline every region-level method is compared with.
+_base_ = ['./selfsup_data_preprocessor.py']
 model = dict(
     type='BYOL',
     # MMEngine EMA convention: update rate m = 1 - tau, so 0.01 is tau0=0.99.
     base_momentum=0.01,
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
     backbone=dict(
         type='ResNet',
         depth=50,

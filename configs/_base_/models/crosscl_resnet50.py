@@ -6,25 +6,11 @@
 # Key encoder = EMA (keep rate 0.999) of backbone + neck + global MLP with
 # ShuffleBN. Backbone keys are those of mmdet's Mask R-CNN R50-FPN.
 # SyncBN alternative: norm_cfg = dict(type='SyncBN') and shuffle_bn=False.
-_base_ = ['./mocov2_global_branch.py']
+_base_ = ['./mocov2_global_branch.py', './mmdet_resnet50.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='CrossCL',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        zero_init_residual=False),
+    backbone=dict(out_indices=(1, 2, 3), norm_cfg=norm_cfg),
     neck=dict(
         type='PartialFPN', in_channels=(512, 1024, 2048), out_channels=256),
     # MoCo v2 (../_base_/models/mocov2_global_branch.py)

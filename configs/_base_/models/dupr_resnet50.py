@@ -5,25 +5,10 @@
 # hidden -> L2-norm; InfoNCE with the same-image gallery + a 16384 queue per
 # level, T 0.2). Constant EMA 0.999 over backbone + global MLP + patch MLPs.
 # Backbone keys are those of mmdet's ResNet-50 (`backbone.*`).
-_base_ = ['./mocov2_global_branch.py']
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# The backbone is mmdet_resnet50.py's, unchanged.
+_base_ = ['./mocov2_global_branch.py', './mmdet_resnet50.py']
 model = dict(
     type='DUPR',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        zero_init_residual=False),
     # MoCo v2 (../_base_/models/mocov2_global_branch.py)
     global_neck={{_base_.mocov2_global_neck}},
     global_head={{_base_.mocov2_global_head}},
@@ -38,7 +23,7 @@ model = dict(
         with_last_bn=False,
         with_last_bias=True,
         with_avg_pool=True,
-        norm_cfg=norm_cfg),
+        norm_cfg=_base_.norm_cfg),
     loss=dict(type='InfoNCELoss', temperature=0.2),  # [D] T_p
     levels=(1, 2, 3),  # [D] C3, C4, C5 (stage indices; 0 = C2)
     level_weights=None,  # [D] w_l = 1 (ablation: 1/3 each)

@@ -4,23 +4,10 @@
 # R50-FPN (`backbone.*`, `neck.*`, `roi_head.bbox_head.shared_convs/
 # shared_fcs.*`), so the export needs no renaming. The method configs add
 # `type`, the projector/heads and the losses.
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+_base_ = ['./mmdet_resnet50.py']  # data preprocessor, R50, norm_cfg
+norm_cfg = _base_.norm_cfg
 model = dict(
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='mmdet.ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        zero_init_residual=True),
+    backbone=dict(zero_init_residual=True),
     neck=dict(
         type='mmdet.FPN',
         in_channels=[256, 512, 1024, 2048],

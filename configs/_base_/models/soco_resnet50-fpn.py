@@ -1,31 +1,13 @@
 # SoCo R50-FPN (Wei et al., 2021): the shared R50-FPN-4conv1fc trunk (see
 # r50-fpn-4conv1fc_trunk.py) + BYOL projector/predictor.
-_base_ = ['./r50-fpn-4conv1fc_trunk.py']
+_base_ = ['./r50-fpn-4conv1fc_byol-projector.py']
 model = dict(
     type='SoCo',
-    # Linear-BN-ReLU-Linear, biases on (also the last), no last BN.
-    projector=dict(
-        type='NonLinearNeck',
-        in_channels=1024,
-        hid_channels=4096,
-        out_channels=256,
-        num_layers=2,
-        with_bias=True,
-        with_last_bn=False,
-        with_last_bias=True,
-        with_avg_pool=False,
-        norm_cfg=dict(type='SyncBN')),
+    # the BYOL projector on the RoI-head features, and the same MLP from 256
+    # as the predictor (Linear-BN-ReLU-Linear, biases on, no last BN)
+    projector=dict(in_channels=1024, with_avg_pool=False),
     predictor=dict(
-        type='NonLinearNeck',
-        in_channels=256,
-        hid_channels=4096,
-        out_channels=256,
-        num_layers=2,
-        with_bias=True,
-        with_last_bn=False,
-        with_last_bias=True,
-        with_avg_pool=False,
-        norm_cfg=dict(type='SyncBN')),
+        _base_.model.projector, in_channels=256, with_avg_pool=False),
     loss=dict(type='CorrespondenceBYOLLoss', eps=1e-6),
     # MMEngine EMA convention: update rate m = 1 - tau; tau 0.99 -> 1 cosine.
     target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.),

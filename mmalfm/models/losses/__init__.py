@@ -1,8 +1,11 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 from .correspondence_byol import CorrespondenceBYOLLoss
 from .info_nce import InfoNCELoss
+from .reid_nce import reid_nce, symmetric_reid_nce
 
-__all__ = ['CorrespondenceBYOLLoss', 'InfoNCELoss']
+__all__ = [
+    'CorrespondenceBYOLLoss', 'InfoNCELoss', 'reid_nce', 'symmetric_reid_nce'
+]
 from ..utils.gather import gather_with_grad  # noqa: E402
 from .coding_rate_loss import CodingRateLoss  # noqa: E402
 from .gmsr import coding_rate  # noqa: E402

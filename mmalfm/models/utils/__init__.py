@@ -7,12 +7,18 @@ from .gather import gather_with_grad
 from .grouped_bn import SlotGroups, grouped_bn_stats
 from .health import HEALTH_INFO_KEY, StepHealth, publish_health
 from .roi_pool import MultiLevelRoIPool
+from .cell_embedding import embed_valid_cells
+from .dupr_masks import check_mask_args, important_cells, large_cells
+from .enqueue import enqueue_valid_keys
+from .patch_levels import build_patch_levels
 
 __all__ = [
     'scale_aware_slot_ids', 'id_correspondence', 'assign_soco_levels',
     'match_ids', 'take_rows',
     'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats', 'gather_with_grad',
-    'HEALTH_INFO_KEY', 'StepHealth', 'publish_health'
+    'HEALTH_INFO_KEY', 'StepHealth', 'publish_health', 'embed_valid_cells',
+    'check_mask_args', 'important_cells', 'large_cells', 'enqueue_valid_keys',
+    'build_patch_levels'
 ]
 __all__ += _negatives_all
 from .prroi_pool import *  # noqa: F401,F403,E402
