@@ -30,11 +30,9 @@ REGION_TERMS = (('p4', 'p4', 'p4', 'p4'), ('p3', 'p3', 'p3', 'p3'),
 class CrossCL(RegionSelfSupervisor):
     r"""CrossCL = MoCo v2 + same- and cross-stage regional InfoNCE on P3/P4.
 
-    One step (views ``q`` and ``k`` from ``MultiViewCrop`` with
-    ``flip='shared'`` and ``CrossCLWindowSampler``: its pair is the query
-    set, 36 windows of the query view, and the key set, the same rows in
-    the key view with id ``-1`` where the window is not fully inside it; the
-    window grid and the two views are the sampler's, read from the
+    One step (views ``q``, ``k`` and the pair of ``CrossCLWindowSampler``:
+    36 query-view windows and the same rows in the key view, id ``-1``
+    where a window is not fully inside it; read from the
     :class:`~mmalfm.structures.RegionBatch`)::
 
         EMA update of the key encoder (before the key forward)
@@ -55,13 +53,10 @@ class CrossCL(RegionSelfSupervisor):
     encoder is the EMA (``ExponentialMovingAverage(momentum=0.001)``, keep
     rate 0.999) of ``backbone``, ``neck`` and ``global_neck``.
 
-    **ShuffleBN.** With ``shuffle_bn=True`` the key forward runs on the
-    batch shuffled across ranks (:func:`batch_shuffle_ddp`) and every key
-    output (P3, P4, global key) is unshuffled afterwards (a no-op in one
-    process). The released code gathers only within MoCo's shuffle, i.e.
-    P3/P4 maps are all-gathered too (cost: two maps per image). The
-    alternative is ``norm_cfg=SyncBN`` in backbone with
-    ``shuffle_bn=False`` (global BN statistics, no shuffle).
+    **ShuffleBN** (``shuffle_bn=True``): the key forward runs on the batch
+    shuffled across ranks (:func:`batch_shuffle_ddp`), every key output
+    (P3, P4, global key) is unshuffled; the alternative (SyncBN) and the
+    released code's choices are in ``configs/crosscl/README.md``.
 
     Args:
         backbone (dict): ResNet with ``out_indices`` giving C3, C4, C5.
