@@ -13,14 +13,11 @@ One training step (:meth:`RegionSelfSupervisor.loss`)::
       -> losses, health = region_losses(online, target, batch)
       -> health published in MessageHub (models/utils/health.py)
 
-The model takes every data fact (pairs, windows, which views are local
-patches, counters) from the :class:`~mmalfm.structures.RegionBatch`; its
-config holds only model choices. A method checks a fact where it first
-needs it (e.g. :meth:`~mmalfm.structures.RegionBatch.only_pair`).
-Subclasses implement :meth:`region_losses` and may override
-:meth:`online_views` / :meth:`target_views`. Helpers for region features:
-:meth:`pool_regions` (multi-level RoIAlign) and :meth:`embed_rois` (RoI head
--> projector [-> predictor]).
+The model takes every data fact (pairs, windows, local patches, counters)
+from the :class:`~mmalfm.structures.RegionBatch`, checked where first
+needed; its config holds only model choices. Subclasses implement
+:meth:`region_losses` (and may override :meth:`online_views` /
+:meth:`target_views`), helped by :meth:`pool_regions` and :meth:`embed_rois`.
 """
 from abc import abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -130,12 +127,8 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
 
     # ------------------------------------------------------------- features
     def encode(self, x: Tensor, target: bool = False) -> Feats:
-        """Feature maps of a batch of images (backbone [+ neck]).
-
-        Override to return other maps (e.g. backbone stages and neck
-        levels together); :meth:`encode_views` splits every returned map
-        along the batch dim.
-        """
+        """Feature maps of a batch of images (backbone [+ neck]); override
+        for other maps (:meth:`encode_views` splits each along dim 0)."""
         net = self.target if target else self
         feats = net.backbone(x)
         neck = getattr(net, 'neck', None)
