@@ -7,32 +7,12 @@
 # to the key view (view 1); id -1 where not fully inside the key view.
 # `crop_size` must equal model.view_size; the window grid is the sampler's
 # (the model reads it from the batch).
+_base_ = ['./mocov2_photometrics.py']
 crop_size = 224
 window = 48
 window_stride = 32
-view_pipeline = [
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.4,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-]
+# MoCo v2's photometrics with the blur first
+view_pipeline = [_base_.view_pipeline[2], *_base_.view_pipeline[:2]]
 region_sampler = dict(
     type='CrossCLWindowSampler',
     query=0,

@@ -3,30 +3,8 @@
 # must cover >= 10 % of the smaller crop (up to 10 draws; else the image
 # contributes only the global loss), a 4x4 grid of patch identities over
 # the overlap, and MoCo v2 photometrics on each view.
+_base_ = ['./mocov2_photometrics.py']  # view_pipeline
 crop_size = 224
-view_pipeline = [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.4,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-]
 region_sampler = dict(
     type='DUPRGridSampler',
     views=(0, 1),
@@ -46,6 +24,6 @@ train_pipeline = [
         flip='independent',
         region_sampler=region_sampler,
         max_tries=10),  # [D]
-    dict(type='ViewPipelines', transforms=[view_pipeline]),
+    dict(type='ViewPipelines', transforms=[_base_.view_pipeline]),
     dict(type='PackMultiViewInputs'),
 ]
