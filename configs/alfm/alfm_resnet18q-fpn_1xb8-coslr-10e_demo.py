@@ -34,21 +34,12 @@ model = dict(
     # SoCo's (48, 96, 192, 224) at 224 px, scaled to 64 px
     level_thresholds=(14, 28, 55, 64))
 
-views = [
-    dict(kind='resized_crop', size=64, scale=(0.3, 1.), num=2),
-    dict(kind='region_crop', size=32, margin=0., num=4),
-]
+# the base views at 64 / 32 px
+views = [dict(_base_.views[0], size=64), dict(_base_.views[1], size=32)]
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
-    dict(
-        type='MultiViewCrop',
-        views=views,
-        region_sampler={{_base_.region_sampler}},
-        max_tries=5),
-    dict(
-        type='ViewPipelines',
-        transforms=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='PackMultiViewInputs'),
+    _base_.train_pipeline[0],
+    dict(_base_.train_pipeline[1], views=views),
+    *_base_.train_pipeline[2:],
 ]
 data_root = 'data/demo/coco/'
 train_dataloader = dict(
@@ -60,24 +51,16 @@ train_dataloader = dict(
         data_root=data_root,
         pipeline=train_pipeline))
 
+# fp32 (no AMP on CPU): the base's LARS and parameter groups, demo lr
 optim_wrapper = dict(
     type='OptimWrapper',
     _delete_=True,
+    # 8x the linear-scaling value 0.2 x 8 / 256 (= the lr of 64-image
+    # batches): at 0.006 the LARS-scaled weights barely move in 300 its
     optimizer=dict(
-        type='LARS',
-        # 8x the linear-scaling value 0.2 x 8 / 256 (= the lr of 64-image
-        # batches): at 0.006 the LARS-scaled weights barely move in 300 its
-        lr=0.2 * batch_size * num_gpus / 256 * 8,
-        momentum=0.9,
-        weight_decay=1e-6,
-        eta=0.001,
-        eps=1e-8),
-    paramwise_cfg=dict(
-        custom_keys={
-            'bn': dict(decay_mult=0, lars_exclude=True),
-            'bias': dict(decay_mult=0, lars_exclude=True),
-            'downsample.1': dict(decay_mult=0, lars_exclude=True),
-        }))
+        _base_.optim_wrapper.optimizer,
+        lr=0.2 * batch_size * num_gpus / 256 * 8),
+    paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
 param_scheduler = [
     dict(_base_.param_scheduler[0], end=warmup_epochs),
     dict(

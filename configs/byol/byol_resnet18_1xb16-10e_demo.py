@@ -1,7 +1,8 @@
 # BYOL R18 on the generated demo data (tools/data/make_demo_data.py): a
 # CPU-sized run of the same model, pipeline and schedule family as the
 # full-scale configs. `make demo` runs it.
-_base_ = ['./byol_resnet50_8xb64-coslr-400e_in1k.py']
+# on the COCO config: the demo images are a COCO-style train2017 folder
+_base_ = ['./byol_resnet50_8xb64-coslr-800e_coco.py']
 
 crop_size = 96
 max_epochs = 10
@@ -31,12 +32,7 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(
-        type='UnlabeledImageDataset',
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img_path='train2017/'),
-        pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 
 optim_wrapper = dict(optimizer=dict(lr=4.8 * 16 / 4096 * 4))
 param_scheduler = [

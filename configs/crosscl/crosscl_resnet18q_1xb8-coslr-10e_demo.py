@@ -8,7 +8,8 @@
 #   python tools/data/make_demo_data.py data/demo
 #   python tools/train.py \
 #       configs/crosscl/crosscl_resnet18q_1xb8-coslr-10e_demo.py
-_base_ = ['./crosscl_resnet50_8xb32-coslr-200e_in1k.py']
+# on the COCO config: the demo images are a COCO-style train2017 folder
+_base_ = ['./crosscl_resnet50_8xb32-coslr-800e_coco.py']
 
 max_epochs = 10
 batch_size = 8
@@ -26,40 +27,25 @@ model = dict(
     global_head=dict(feat_dim=64, queue_len=128),
     view_size=crop_size)
 
+# the base views and windows at crop_size
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
-        views=[
-            dict(
-                kind='resized_crop',
-                size=crop_size,
-                scale=(0.2, 1.),
-                ratio=(3 / 4, 4 / 3),
-                num=2)
-        ],
-        flip='shared',
+        _base_.train_pipeline[1],
+        views=[dict(_base_.train_pipeline[1].views[0], size=crop_size)],
         region_sampler=dict(
-            type='CrossCLWindowSampler',
-            query=0,
-            key=1,
+            _base_.region_sampler,
             view_size=crop_size,
             window=window,
-            stride=window_stride),
-        max_tries=1),
-    dict(type='ViewPipelines', transforms=[{{_base_.view_pipeline}}]),
-    dict(type='PackMultiViewInputs'),
+            stride=window_stride)),
+    *_base_.train_pipeline[2:],
 ]
 data_root = 'data/demo/coco/'
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img_path='train2017/'),
-        pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 
 # 8x the linear-scaling value 0.03 x 8 / 256 (= 0.0075, the lr of 64-image
 # batches), as the DUPR and ALFM demos: at 0.00094 the global term stays at

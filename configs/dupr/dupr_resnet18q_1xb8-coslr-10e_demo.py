@@ -11,7 +11,8 @@
 # are <= 16 px, i.e. < 2 strides of C4 (16) and C5 (32) always and of C3
 # (8) unless the overlap is the whole view -- min_cell_strides=2 would mask
 # (nearly) every cell of every level.
-_base_ = ['./dupr_resnet50_8xb32-coslr-200e_in1k.py']
+# on the COCO config: the demo images are a COCO-style train2017 folder
+_base_ = ['./dupr_resnet50_8xb32-coslr-200e_coco.py']
 
 max_epochs = 10
 batch_size = 8
@@ -27,30 +28,23 @@ model = dict(
     patch_neck=dict(hid_channels=512, out_channels=64),
     patch_queue_len=1024)
 
+# the base views at crop_size
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
-            dict(kind='resized_crop', size=crop_size, scale=(0.2, 1.)),
-            dict(kind='resized_crop', size=crop_size, scale=(0.2, 1.)),
-        ],
-        flip='independent',
-        region_sampler={{_base_.region_sampler}},
-        max_tries=10),
-    dict(type='ViewPipelines', transforms=[{{_base_.view_pipeline}}]),
-    dict(type='PackMultiViewInputs'),
+            dict(view, size=crop_size)
+            for view in _base_.train_pipeline[1].views
+        ]),
+    *_base_.train_pipeline[2:],
 ]
 data_root = 'data/demo/coco/'
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img_path='train2017/'),
-        pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 
 # 8x the linear-scaling value 0.03 x 8 / 256 (= 0.0075, the lr of 64-image
 # batches): at 0.0009 the 300 demo iterations barely move the patch terms

@@ -7,7 +7,8 @@
 #       data/demo/coco/annotations/instances_train2017.json \
 #       data/demo/coco/proposals/ss_train2017.json \
 #       --img-prefix data/demo/coco/train2017
-_base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_in1k.py']
+# on the COCO config: the demo images are a COCO-style train2017 folder
+_base_ = ['./soco_resnet50-fpn_8xb128-coslr-400e_coco.py']
 
 max_epochs = 10
 warmup_epochs = 1
@@ -43,14 +44,8 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     dataset=dict(
-        type='ProposalDataset',
-        dataset=dict(
-            type='UnlabeledImageDataset',
-            data_root=data_root,
-            ann_file='annotations/instances_train2017.json',
-            data_prefix=dict(img_path='train2017/')),
         data_root=data_root,
-        proposal_file='proposals/ss_train2017.json',
+        dataset=dict(data_root=data_root),
         pipeline=train_pipeline))
 
 optim_wrapper = dict(optimizer=dict(lr=1.0 * batch_size * num_gpus / 256))
