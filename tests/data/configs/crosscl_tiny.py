@@ -19,23 +19,21 @@ model = dict(
     global_head=dict(feat_dim=16, queue_len=12),
     view_size=crop_size)
 
+# the demo's pipeline with one crop size and the window grid at crop_size
 train_pipeline = [
-    dict(type='LoadImageWithCheck'),
+    _base_.train_pipeline[0],
     dict(
-        type='MultiViewCrop',
+        _base_.train_pipeline[1],
         views=[
             dict(
                 kind='resized_crop', size=crop_size, scale=(0.2, 1.), num=2)
         ],
-        flip='shared',
         region_sampler=dict(
             type='CrossCLWindowSampler',
             view_size=crop_size,
             window=window,
-            stride=window_stride),
-        max_tries=1),
-    dict(type='ViewPipelines', transforms=[{{_base_.view_pipeline}}]),
-    dict(type='PackMultiViewInputs'),
+            stride=window_stride)),
+    *_base_.train_pipeline[2:],
 ]
 train_dataloader = dict(
     batch_size=4,
