@@ -97,6 +97,20 @@ def pytest_collection_modifyitems(config, items) -> None:
                 item.add_marker(pytest.mark.xdist_group(group))
 
 
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Undo the MMEngine default scopes a test leaves behind: a Runner in
+    the test process (the in-process demo fine-tunes detectors) makes its
+    scope, e.g. ``mmdet``, the current one for every later test of that
+    process, and which tests share a process depends on the order and on
+    pytest-xdist."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
+
+
 def load_tool(relpath: str) -> ModuleType:
     """Import a script under ``tools/`` as a module."""
     path = osp.join(REPO, relpath)
