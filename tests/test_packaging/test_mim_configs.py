@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, load_tool
+from conftest import REPO
 from mmengine.config import Config
 
 import mmalfm  # noqa: F401  (registers mmalfm::)
@@ -135,7 +135,7 @@ def test_without_import_mmalfm_mmengine_refuses_the_base(tmp_path):
 
 
 def test_benchmark_tool_takes_mmalfm_config(tmp_path):
-    tool = load_tool('tools/analysis/benchmark.py')
+    from mmalfm.apis import benchmark as tool
     args = tool.parse_args(['mmalfm::' + BYOL_DEMO, '--batch', '2'])
     cfg = tool.load_cfg(args.config, args, str(tmp_path))
     assert cfg.model.type == 'BYOL'

@@ -119,8 +119,7 @@ def test_training_starts_from_the_export(tiny_demo_data, tmp_path):
 def test_run_seeds_collects_the_final_metrics(tmp_path):
     """tools/benchmarks/run_seeds.py --summary-only on three finished runs:
     the last validation entry per seed; mean and sample std by hand."""
-    from conftest import load_tool
-    run_seeds = load_tool('tools/benchmarks/run_seeds.py')
+    from mmalfm.apis import run_seeds
     final = {0: 50.0, 1: 52.0, 2: 57.0}
     for seed, ap in final.items():
         vis = tmp_path / f'seed{seed}' / '20260101_000000' / 'vis_data'

@@ -6,14 +6,14 @@ import os.path as osp
 
 import pytest
 
-from conftest import load_tool
+from mmalfm.apis import benchmark
 
 TINY = 'tests/data/configs/soco_tiny.py'
 
 
 @pytest.fixture(scope='module')
 def bench():
-    return load_tool('tools/analysis/benchmark.py')
+    return benchmark
 
 
 @pytest.fixture(scope='module')

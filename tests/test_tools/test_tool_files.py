@@ -16,12 +16,8 @@ MAX_TOOL_LINES = 150
 
 #: Tools still holding their logic: ``path -> reason``.
 LONG_TOOLS = {
-    'tools/analysis/benchmark.py':
-    'the step-time benchmark; not moved into the package yet',
     'tools/analysis/benchmark_proposals.py':
     'the proposal-speed benchmark; not moved into the package yet',
-    'tools/benchmarks/run_seeds.py':
-    'the multi-seed benchmark runner; not moved into the package yet',
 }
 
 #: Files that still load tool files as modules: ``path -> reason``.
@@ -36,12 +32,6 @@ TOOL_LOADERS = {
     'tests/test_evaluation/test_region_probe.py':
     'loads tools/analysis/region_probe.py and make_demo_data.py',
     'tests/test_utils/test_resume.py': 'loads tools/train.py',
-    'tests/test_packaging/test_mim_configs.py':
-    'loads tools/analysis/benchmark.py (no package module yet)',
-    'tests/test_tools/test_benchmark_tool.py':
-    'tools/analysis/benchmark.py has no package module yet',
-    'tests/test_tools/test_benchmark_demo_train.py':
-    'tools/benchmarks/run_seeds.py has no package module yet',
     'tests/test_tools/test_browse_views.py':
     'loads tools/analysis/browse_views.py',
     'tests/test_tools/test_export_to_detectron2.py':
