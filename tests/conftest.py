@@ -73,28 +73,14 @@ SLOW_FIRST = (
     'tests/test_tools/test_crosscl_train.py',
 )
 
-#: Tests sharing an expensive module-scoped fixture: one pytest-xdist
-#: worker runs each group (``--dist loadgroup``), so the fixture is built
-#: once.
-XDIST_GROUPS = {
-    'tests/test_packaging/test_wheel_install.py': 'wheel_install',
-}
-
-
 def _slow_rank(nodeid: str) -> int:
     return next((rank for rank, prefix in enumerate(SLOW_FIRST)
                  if nodeid.startswith(prefix)), len(SLOW_FIRST))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the group markers
 def pytest_collection_modifyitems(config, items) -> None:
-    """Slowest tests first (:data:`SLOW_FIRST`, a stable sort), and the
-    groups of :data:`XDIST_GROUPS` marked for pytest-xdist."""
+    """Slowest tests first (:data:`SLOW_FIRST`, a stable sort)."""
     items.sort(key=lambda item: _slow_rank(item.nodeid))
-    for item in items:
-        for prefix, group in XDIST_GROUPS.items():
-            if item.nodeid.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
