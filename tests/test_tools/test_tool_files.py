@@ -15,10 +15,7 @@ from conftest import REPO
 MAX_TOOL_LINES = 150
 
 #: Tools still holding their logic: ``path -> reason``.
-LONG_TOOLS = {
-    'tools/analysis/benchmark_proposals.py':
-    'the proposal-speed benchmark; not moved into the package yet',
-}
+LONG_TOOLS = {}
 
 #: Files that still load tool files as modules: ``path -> reason``.
 TOOL_LOADERS = {
