@@ -45,6 +45,32 @@ def _remember_config_formatting() -> None:
 
 _remember_config_formatting()
 
+
+def _remember_installed_metafiles() -> None:
+    """MMEngine reads every metafile of MMDetection's model index for each
+    ``mmdet::`` base of a config (a quarter of a second each). The installed
+    packages do not change during a test session, so the test processes
+    read each of their metafiles once; files elsewhere (ours) are read each
+    time."""
+    import site
+
+    from mmengine.config import utils as config_utils
+    load = config_utils.load
+    installed = tuple(osp.join(p, '') for p in site.getsitepackages())
+    loaded: Dict[str, object] = {}
+
+    def remembered(file, *args, **kwargs):
+        if args or kwargs or not str(file).startswith(installed):
+            return load(file, *args, **kwargs)
+        if file not in loaded:
+            loaded[file] = load(file)
+        return loaded[file]
+
+    config_utils.load = remembered
+
+
+_remember_installed_metafiles()
+
 #: Node-id prefixes of the slowest tests (10 s or more each), run first in
 #: this order so that a parallel run does not end on one worker with a long
 #: test; everything else keeps pytest's order. The order is fixed, as
