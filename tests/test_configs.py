@@ -1,7 +1,6 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Every released config loads, builds its model and names only types that
 resolve in the mmalfm scope."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -221,12 +220,8 @@ def test_demo_config_dataset_matches_the_generated_layout(
         configs, tmp_path, mmalfm_scope):
     """The demo config's dataset and pipeline run on ``make_demo_data``
     output (only ``data_root`` redirected to a temporary copy)."""
-    tool = REPO / 'tools' / 'data' / 'make_demo_data.py'
-    spec = importlib.util.spec_from_file_location('configs_make_demo_data',
-                                                  tool)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    info = module.make_demo_data(
+    from mmalfm.apis.demo_data import make_demo_data
+    info = make_demo_data(
         tmp_path / 'demo', num_train=3, num_val=1, seed=0, min_size=32,
         max_size=40)
     dataset_cfg = configs[DEMO].train_dataloader.dataset.copy()

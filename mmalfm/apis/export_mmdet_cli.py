@@ -24,25 +24,22 @@ import warnings
 from mmalfm.apis.export import (RECOMMENDED_INIT_CFG, ExportError,
                                 add_method_argument,
                                 build_detector_state, check_export,
-                                detect_method, export_mmdet,
-                                format_summary, load_training_checkpoint,
-                                partial_fpn_target, save_mmdet_export,
-                                training_model_cfg)
+                                detect_method, format_summary,
+                                load_training_checkpoint,
+                                partial_fpn_target, save_mmdet_export)
+from mmalfm.apis.export_cli_args import add_export_arguments, export_as_asked
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Export a pretraining checkpoint (online network) to '
         'MMDetection keys.')
-    parser.add_argument('checkpoint', help='pretraining checkpoint (.pth)')
-    parser.add_argument('out', help='output file (.pth)')
-    parser.add_argument('--with-neck', action='store_true',
-                        help='also export the FPN as neck.*')
-    parser.add_argument('--with-head', action='store_true',
-                        help='also export the 4conv1fc box-head trunk')
-    parser.add_argument('--c4', action='store_true',
-                        help='C4 detector: res5 -> '
-                        'roi_head.shared_head.layer4')
+    add_export_arguments(
+        parser,
+        out='output file (.pth)',
+        neck='also export the FPN as neck.*',
+        head='also export the 4conv1fc box-head trunk',
+        c4='C4 detector: res5 -> roi_head.shared_head.layer4')
     parser.add_argument('--check', metavar='DETECTOR_CONFIG',
                         help='build this mmdet config and fail (exit 2, '
                         'nothing written) on missing/mis-shaped keys')
@@ -69,16 +66,9 @@ def main(argv=None) -> int:
             detector = build_detector_state(args.check)
             if spec.neck == 'partial_fpn' and args.with_neck:
                 c3_index, bias = partial_fpn_target(detector)
-        result = export_mmdet(
-            state, spec,
-            with_neck=args.with_neck,
-            with_head=args.with_head,
-            c4=args.c4,
-            model_cfg=training_model_cfg(meta),
-            partial_fpn_c3_index=c3_index,
-            partial_fpn_bias=bias,
-            detected_by=how,
-            path=args.checkpoint)
+        result = export_as_asked(args, state, meta, spec, how,
+                                 partial_fpn_c3_index=c3_index,
+                                 partial_fpn_bias=bias)
     except (ExportError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

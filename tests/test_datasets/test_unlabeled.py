@@ -1,6 +1,5 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Tests for ``mmalfm/datasets/unlabeled.py`` (``UnlabeledImageDataset``)."""
-import importlib.util
 import json
 import os.path as osp
 from pathlib import Path
@@ -11,27 +10,18 @@ import pytest
 from mmengine.registry import DefaultScope
 
 import mmalfm  # noqa: F401
+from mmalfm.apis.demo_data import make_demo_data
 from mmalfm.datasets import UnlabeledImageDataset
 from mmalfm.registry import DATASETS
 
-REPO = Path(__file__).resolve().parents[2]
 NUM_TRAIN, NUM_VAL = 5, 2
-
-
-def _load_make_demo_data():
-    path = REPO / 'tools' / 'data' / 'make_demo_data.py'
-    spec = importlib.util.spec_from_file_location('unlabeled_make_demo_data',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory) -> dict:
     """A tiny generated COCO-format data set (5 train / 2 val images)."""
     out = tmp_path_factory.mktemp('unlabeled_demo')
-    return _load_make_demo_data().make_demo_data(
+    return make_demo_data(
         out, num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0, min_size=32,
         max_size=48)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, load_tool, run_tool
+from conftest import PYTHON, REPO, run_tool
 from mmalfm.evaluation import RegionProbe, RegionProbeError
 from mmalfm.evaluation.region_probe import (classification_metrics,
                                             cross_validate, jitter_boxes,
@@ -418,7 +418,7 @@ def test_cli_random_init_end_to_end(tiny_demo_data, tmp_path):
 
 
 def test_cli_bad_inputs(tiny_demo_data, tmp_path, capsys):
-    tool = load_tool(TOOL)
+    from mmalfm.evaluation import region_probe_cli as tool
     assert tool.main([str(tmp_path / 'missing.pth')]) == 1
     assert 'checkpoint not found' in capsys.readouterr().err
     assert tool.main(['random', '--data-root', str(tmp_path)]) == 1
@@ -452,8 +452,8 @@ def test_random_init_clearly_below_a_trained_export(tmp_path):
     backbone + FPN far above random init, box by box (paired): more than
     four standard errors for both the linear and the kNN probe (measured
     +12.4 +- 1.8 and +21.8 +- 1.9 points)."""
-    make_demo_data = load_tool('tools/data/make_demo_data.py')
-    make_demo_data.make_demo_data(tmp_path / 'demo')
+    from mmalfm.apis.demo_data import make_demo_data
+    make_demo_data(tmp_path / 'demo')
     probe = RegionProbe(data_root=str(tmp_path / 'demo'), features='fpn',
                         box_regression=False)
     random_init = probe()

@@ -2,7 +2,6 @@
 """Tests for ``tools/analysis/browse_views.py`` (run in-process on the
 method configs; the drawing itself is tested in
 ``tests/test_visualization/``)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmalfm.apis import browse_views_cli as bv
 from mmalfm.apis.demo_data import make_demo_data
 from mmalfm.structures import src_to_view
 from mmalfm.visualization import build_view_transform, id_colour
@@ -27,16 +27,6 @@ CONFIGS = {
     'alfm': 'configs/alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py',
 }
 SCALE = 2
-
-
-def _load(name: str, relpath: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bv = _load('browse_views', 'tools/analysis/browse_views.py')
 
 
 @pytest.fixture(scope='module')

@@ -11,9 +11,8 @@ import torch
 
 from conftest import load_tool
 
+from mmalfm.apis import export_detectron2_cli
 from mmalfm.apis.export import detectron2_to_mmdet, load_detectron2_export
-
-TOOL = 'tools/model_converters/export_to_detectron2.py'
 
 _mmdet_tests = load_tool('tests/test_tools/test_export_to_mmdet.py')
 
@@ -28,7 +27,7 @@ D2_NAME = re.compile(
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_tool(TOOL)
+    return export_detectron2_cli
 
 
 @pytest.fixture(scope='module')

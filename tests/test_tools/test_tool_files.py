@@ -23,16 +23,6 @@ TOOL_LOADERS = {
     'load_tool / fork_tool run a tool file\'s main in the test process '
     '(the fork_tool callers pass tool paths); tiny_demo_data loads '
     'tools/data/make_demo_data.py',
-    'tests/test_configs.py': 'loads tools/data/make_demo_data.py',
-    'tests/test_datasets/test_unlabeled.py':
-    'loads tools/data/make_demo_data.py',
-    'tests/test_evaluation/test_region_probe.py':
-    'loads tools/analysis/region_probe.py and make_demo_data.py',
-    'tests/test_utils/test_resume.py': 'loads tools/train.py',
-    'tests/test_tools/test_browse_views.py':
-    'loads tools/analysis/browse_views.py',
-    'tests/test_tools/test_export_to_detectron2.py':
-    'tools/model_converters/export_to_detectron2.py holds its main',
 }
 
 #: A call that executes a file as a module.

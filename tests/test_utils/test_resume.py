@@ -17,16 +17,16 @@ import zipfile
 
 import pytest
 import torch
-from conftest import TEST_DATA, load_checkpoint, load_tool
+from conftest import TEST_DATA, load_checkpoint
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 import mmalfm  # noqa: F401  (allow-list)
+from mmalfm.apis import train as TRAIN
 from mmalfm.utils import (CheckpointReadError, UnsafeCheckpointError,
                           check_resume_checkpoint, find_resume_checkpoint,
                           list_resume_candidates, resolve_resume)
 
-TRAIN = load_tool('tools/train.py')
 CONFIG = osp.join(TEST_DATA, 'configs', 'byol_tiny.py')
 MMENGINE_NONE = 'Auto resumed from the latest checkpoint None'
 TRUNCATED = ('is truncated (its zip archive has no central directory: an '

@@ -6,78 +6,23 @@
 
 Writes detectron2's model-zoo format ``{'model': {name: ndarray},
 '__author__': ..., 'matching_heuristics': True}`` (``.pkl``; any other
-suffix: ``torch.save`` of tensors) with detectron2 names: ``stem.conv1
-(.norm)``, ``res2-res5.*`` (``convK.norm``, ``shortcut(.norm)``),
-``backbone.fpn_lateral{l}/fpn_output{l}(.norm)``,
-``roi_heads.box_head.conv{k}(.norm)/fc1``. Use it with
-``MODEL.WEIGHTS OUT.pkl``, ``INPUT.FORMAT RGB``, ``MODEL.PIXEL_MEAN
-[123.675, 116.28, 103.53]``, ``MODEL.PIXEL_STD [58.395, 57.12, 57.375]``,
-``MODEL.RESNETS.STRIDE_IN_1X1 False`` (docs/user_guides/transfer.md).
+suffix: ``torch.save`` of tensors) with detectron2 names; how to load it is
+in docs/user_guides/transfer.md.
+
+Exit status: 0 written; 1 bad input (missing file, no weights, other
+method).
+
+The command line of :func:`mmalfm.apis.export_detectron2_cli.main`, where
+the work is done.
 """
-import argparse
+import os.path as osp
 import sys
 
-import mmalfm  # noqa: F401
-from mmalfm.apis.export import (ExportError, add_method_argument,
-                                detect_method, export_detectron2,
-                                export_mmdet, format_summary,
-                                load_training_checkpoint,
-                                save_detectron2_export, training_model_cfg)
+# Make `import mmalfm` work from a source checkout without installation.
+sys.path.insert(
+    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Export a pretraining checkpoint (online network) to '
-        'detectron2 names.')
-    parser.add_argument('checkpoint', help='pretraining checkpoint (.pth)')
-    parser.add_argument('out', help='output file (.pkl, or .pth)')
-    parser.add_argument('--with-neck', action='store_true',
-                        help='also export the FPN (fpn_lateral/fpn_output)')
-    parser.add_argument('--with-head', action='store_true',
-                        help='also export the 4conv1fc box head')
-    parser.add_argument('--c4', action='store_true',
-                        help='C4 detector: backbone with res5 only')
-    add_method_argument(parser)
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        state, meta = load_training_checkpoint(args.checkpoint)
-        spec, how = detect_method(state, meta, args.method, args.checkpoint)
-        # detectron2 keeps res5 under its own name in every detector, and
-        # CrossCL's FPN biases (the released converter carried them along).
-        result = export_mmdet(
-            state, spec,
-            with_neck=args.with_neck,
-            with_head=args.with_head,
-            c4=args.c4,
-            model_cfg=training_model_cfg(meta),
-            partial_fpn_c3_index=1,
-            partial_fpn_bias=True,
-            detected_by=how,
-            path=args.checkpoint)
-        model = export_detectron2(result)
-    except (ExportError, FileNotFoundError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    print(f'export {args.checkpoint} -> {args.out}')
-    print(format_summary(result, 'detectron2 (num_batches_tracked dropped)'))
-    if result.missing or result.mismatched:
-        print(f'WARNING: the export lacks {len(result.missing)} and '
-              f'mis-shapes {len(result.mismatched)} keys of the '
-              f'{spec.name} architecture\'s layout, e.g. '
-              f'{(result.missing + result.mismatched)[:5]}', file=sys.stderr)
-    save_detectron2_export(
-        model, args.out,
-        dict(method=spec.name, source=args.checkpoint,
-             with_neck=args.with_neck, with_head=args.with_head, c4=args.c4,
-             fpn_level_offset=result.fpn.get('level_offset', 2)))
-    print(f'wrote {len(model)} tensors to {args.out} '
-          '(matching_heuristics: True)')
-    return 0
-
+from mmalfm.apis.export_detectron2_cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())
