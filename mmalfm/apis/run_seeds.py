@@ -33,14 +33,24 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence
 
-#: The source checkout whose ``tools/train.py`` and
-#: ``tools/dist_train.sh`` train each seed.
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmalfm.utils.mim import mim_dir
 
 __all__ = [
     'final_metrics', 'summarise', 'format_table', 'train_command',
     'parse_args', 'main'
 ]
+
+#: The source checkout this package sits in, if it is one.
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def tools_dir() -> str:
+    """The folder of ``train.py`` and ``dist_train.sh`` that train each
+    seed: the source checkout's ``tools/`` (it holds ``model-index.yml``),
+    else the installed package's ``mmalfm/.mim/tools``."""
+    if osp.isfile(osp.join(REPO, 'model-index.yml')):
+        return osp.join(REPO, 'tools')
+    return osp.join(mim_dir(), 'tools')
 
 
 def final_metrics(work_dir: str,
@@ -119,10 +129,10 @@ def train_command(config: str, work_dir: str, seed: int, gpus: int,
                   extra: List[str], resume: bool) -> List[str]:
     """The command training one seed."""
     if gpus > 1:
-        cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config,
+        cmd = ['bash', osp.join(tools_dir(), 'dist_train.sh'), config,
                str(gpus)]
     else:
-        cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), config]
+        cmd = [sys.executable, osp.join(tools_dir(), 'train.py'), config]
     cmd += ['--work-dir', work_dir]
     if resume:
         cmd.append('--resume')
