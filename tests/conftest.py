@@ -179,6 +179,22 @@ PYTHON = sys.executable
 _TOOLS: Dict[str, ModuleType] = {}
 
 
+def _forget_global_instances() -> None:
+    """Drop MMEngine's global instances (visualizers, message hubs,
+    loggers) inherited from the parent, as a new interpreter starts without
+    them: an in-process run of an earlier test leaves its ``Visualizer``
+    current, and a runner would reuse it, writing this run's scalars into
+    that run's work dir. The default scope is kept (the tools set it)."""
+    from mmengine.registry import DefaultScope
+    from mmengine.utils import ManagerMixin
+    classes = [ManagerMixin]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if not issubclass(cls, DefaultScope):
+            cls._instance_dict.clear()
+
+
 def _tool_main_in_child(tool: str, args: Sequence[str], stdout: str,
                         stderr: str) -> None:
     """The forked child of :func:`fork_tool`: the tool's ``main(args)``
@@ -196,6 +212,7 @@ def _tool_main_in_child(tool: str, args: Sequence[str], stdout: str,
     os.chdir(REPO)
     sys.path[:0] = [REPO, PLUGINS]
     torch.set_num_threads(1)
+    _forget_global_instances()
     status = _TOOLS[tool].main(list(args))
     if isinstance(status, int) and not isinstance(status, bool):
         raise SystemExit(status)
