@@ -2,15 +2,8 @@
 """Evaluate a checkpoint (e.g. a fine-tuned detector) with a config's test
 loop, OpenMMLab-style.
 
-Examples::
-
-    python tools/test.py \
-        configs/benchmarks/mmdetection/demo/faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py \
-        work_dirs/demo/det/epoch_12.pth --work-dir work_dirs/demo/det_test
-    python tools/test.py CONFIG CKPT --cfg-options test_dataloader.batch_size=4
-
-The command line of :func:`mmalfm.apis.test.main`, where the
-work is done.
+Options: ``python tools/test.py --help``. The command line of
+:func:`mmalfm.apis.test.main`, where the work is done.
 """
 import os.path as osp
 import sys

@@ -2,16 +2,10 @@
 """Benchmark the real training step of a config, its data pipeline or
 selective search.
 
-Usage::
-
-    python tools/analysis/benchmark.py CONFIG [--mode train|data|selective-search]
-        [--iters N] [--warmup W] [--batch B] [--amp] [--repeat R]
-        [--compare-byol BYOL_CONFIG [--byol-cfg-options k=v ...]]
-        [--json OUT] [--cfg-options k=v ...]
-
-The command line of :func:`mmalfm.apis.benchmark.main`, where the work is
-done (the modes and the sections of a step are described in
-:mod:`mmalfm.apis.benchmark.cli`). See ``docs/benchmarks.md``.
+Options: ``python tools/analysis/benchmark.py --help``. The command line of
+:func:`mmalfm.apis.benchmark.main`, where the work is done (the modes and the
+sections of a step are described in :mod:`mmalfm.apis.benchmark.cli`). See
+``docs/benchmarks.md``.
 """
 import os.path as osp
 import sys

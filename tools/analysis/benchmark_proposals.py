@@ -1,15 +1,9 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Benchmark ProposalDataset on a binary proposal store vs a JSON file.
 
-Usage::
-
-    python tools/analysis/benchmark_proposals.py [--work-dir DIR]
-        [--num-images 1281167] [--boxes 100] [--json-images 50000]
-        [--workers 8] [--touch 20000] [--keep] [--json-out RESULT.json]
-
-The command line of :func:`mmalfm.apis.benchmark_proposals.main`, where the
-work is done (what each measurement does is described there). See
-``docs/benchmarks.md``.
+Options: ``python tools/analysis/benchmark_proposals.py --help``. The command
+line of :func:`mmalfm.apis.benchmark_proposals.main`, where the work is done
+(what each measurement does is described there). See ``docs/benchmarks.md``.
 """
 import os.path as osp
 import sys

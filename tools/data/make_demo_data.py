@@ -1,13 +1,8 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Generate a small, deterministic synthetic detection data set.
 
-Usage::
-
-    python tools/data/make_demo_data.py [OUT_DIR] [--num-train 240] \
-        [--num-val 60] [--seed 0] [--min-size 128] [--max-size 256]
-
-The command line of :func:`mmalfm.apis.demo_data.main`, where the
-work is done.
+Options: ``python tools/data/make_demo_data.py --help``. The command line of
+:func:`mmalfm.apis.demo_data.main`, where the work is done.
 """
 import os.path as osp
 import sys

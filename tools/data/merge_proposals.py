@@ -1,13 +1,8 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """Merge the part files of a multi-machine proposal run into one output.
 
-Usage::
-
-    python tools/data/merge_proposals.py OUT [--num-parts N]
-        [--allow-mixed-meta]
-
-The command line of :func:`mmalfm.apis.merge_proposals.main`, where the
-work is done.
+Options: ``python tools/data/merge_proposals.py --help``. The command line of
+:func:`mmalfm.apis.merge_proposals.main`, where the work is done.
 """
 import os.path as osp
 import sys
