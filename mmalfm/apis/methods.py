@@ -179,8 +179,17 @@ def config_needs_proposals(cfg: Dict) -> bool:
     them (``needs_proposals``, read from the built sampler).
 
     Args:
-        cfg (Config | dict): A loaded config.
+        cfg (Config | dict): A loaded config. Its types are looked up in the
+            config's ``default_scope`` (``mmalfm`` without one), whatever
+            scope an earlier run left current.
     """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope') or 'mmalfm'):
+        return _needs_proposals(cfg)
+
+
+def _needs_proposals(cfg: Dict) -> bool:
     import mmalfm.datasets  # noqa: F401  (registers the data sets)
     from mmalfm.datasets import ProposalDataset
     from mmalfm.registry import DATASETS, TASK_UTILS, TRANSFORMS

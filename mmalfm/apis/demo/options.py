@@ -262,13 +262,8 @@ def pretrain_config(opts: 'DemoOptions', method: str) -> str:
 
 def needs_proposals(opts: 'DemoOptions', method: str) -> bool:
     """Whether ``method``'s config trains on proposals (read from its data
-    set and region sampler, :func:`mmalfm.apis.methods.needs_proposals`),
-    in our registry scope whatever scope an in-process run left current (a
-    detector's run leaves ``mmdet``, where our samplers are unknown)."""
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('mmalfm'):
-        return apis.needs_proposals(
-            osp.join(REPO, pretrain_config(opts, method)))
+    set and region sampler, :func:`mmalfm.apis.methods.needs_proposals`)."""
+    return apis.needs_proposals(osp.join(REPO, pretrain_config(opts, method)))
 
 
 def export_flags(method: str) -> Tuple[str, ...]:
