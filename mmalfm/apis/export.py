@@ -47,8 +47,7 @@ from mmalfm.utils.checkpoint import (UnsafeCheckpointError,
 __all__ = [
     'ExportError', 'ExportResult', 'CheckReport', 'export_methods',
     'RECOMMENDED_INIT_CFG', 'load_training_checkpoint', 'training_model_cfg',
-    'add_method_argument', 'detect_method', 'resnet_layout', 'reference_keys',
-    'export_mmdet',
+    'detect_method', 'resnet_layout', 'reference_keys', 'export_mmdet',
     'check_export', 'check_against_detector', 'build_detector_state',
     'partial_fpn_target', 'save_mmdet_export',
     'mmdet_to_detectron2', 'detectron2_to_mmdet', 'export_detectron2',
@@ -74,16 +73,6 @@ def export_methods() -> Dict[str, TransferSpec]:
     declarations of :func:`~mmalfm.structures.transfer_specs`."""
     return transfer_specs()
 
-
-def add_method_argument(parser) -> None:
-    """The exporters' ``--method`` option. Not a closed choice list: a
-    plugin method is registered only once the checkpoint's stored config
-    has imported it (:func:`detect_method` checks the name then)."""
-    parser.add_argument(
-        '--method', default='auto',
-        help='expected method: auto (default: from the checkpoint) or a '
-        f'declared name ({", ".join(export_methods())}, or a plugin\'s, '
-        'registered by the checkpoint\'s config)')
 
 
 _ALLOWED_PICKLE = None

@@ -8,7 +8,8 @@ from typing import Dict
 from torch import Tensor
 
 from mmalfm.structures import TransferSpec
-from .export import ExportResult, export_mmdet, training_model_cfg
+from .export import (ExportResult, export_methods, export_mmdet,
+                     training_model_cfg)
 
 
 def add_export_arguments(parser: argparse.ArgumentParser, out: str,
@@ -28,6 +29,17 @@ def add_export_arguments(parser: argparse.ArgumentParser, out: str,
     parser.add_argument('--with-neck', action='store_true', help=neck)
     parser.add_argument('--with-head', action='store_true', help=head)
     parser.add_argument('--c4', action='store_true', help=c4)
+
+
+def add_method_argument(parser: argparse.ArgumentParser) -> None:
+    """The exporters' ``--method`` option. Not a closed choice list: a
+    plugin method is registered only once the checkpoint's stored config
+    has imported it (:func:`~.export.detect_method` checks the name then)."""
+    parser.add_argument(
+        '--method', default='auto',
+        help='expected method: auto (default: from the checkpoint) or a '
+        f'declared name ({", ".join(export_methods())}, or a plugin\'s, '
+        'registered by the checkpoint\'s config)')
 
 
 def export_as_asked(args: argparse.Namespace, state: Dict[str, Tensor],

@@ -20,10 +20,11 @@ method).
 import argparse
 import sys
 
-from .export import (ExportError, add_method_argument, detect_method,
-                     export_detectron2, format_summary,
-                     load_training_checkpoint, save_detectron2_export)
-from .export_cli_args import add_export_arguments, export_as_asked
+from .export import (ExportError, detect_method, export_detectron2,
+                     format_summary, load_training_checkpoint,
+                     save_detectron2_export)
+from .export_cli_args import (add_export_arguments, add_method_argument,
+                              export_as_asked)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

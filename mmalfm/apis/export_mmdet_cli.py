@@ -22,12 +22,12 @@ import sys
 import warnings
 
 from mmalfm.apis.export import (RECOMMENDED_INIT_CFG, ExportError,
-                                add_method_argument,
                                 build_detector_state, check_export,
                                 detect_method, format_summary,
                                 load_training_checkpoint,
                                 partial_fpn_target, save_mmdet_export)
-from mmalfm.apis.export_cli_args import add_export_arguments, export_as_asked
+from mmalfm.apis.export_cli_args import (add_export_arguments,
+                                         add_method_argument, export_as_asked)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
