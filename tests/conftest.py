@@ -1,14 +1,17 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 import importlib.util
-import multiprocessing
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import traceback
 from types import ModuleType
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import pytest
 import torch
 
@@ -23,6 +26,11 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     torch.set_num_threads(1)
     for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ[_var] = '1'
+# OpenCV's thread pool does not survive a fork (a child of fork_tool could
+# wait forever on a pool thread that exists only in the parent): the test
+# processes run OpenCV on the calling thread, as mmengine's
+# env_cfg.mp_cfg.opencv_num_threads=0 has a training run do.
+cv2.setNumThreads(0)
 
 
 def _remember_config_formatting() -> None:
@@ -196,13 +204,13 @@ def _forget_global_instances() -> None:
 
 
 def _tool_main_in_child(tool: str, args: Sequence[str], stdout: str,
-                        stderr: str) -> None:
+                        stderr: str) -> int:
     """The forked child of :func:`fork_tool`: the tool's ``main(args)``
     with fds 1/2 (and ``sys.stdout``/``sys.stderr``) on the given files, in
     the repository root with the test plugins importable and one torch
-    thread, as :func:`run_tool` runs a tool. An ``int`` returned by
-    ``main`` is the exit status (the tools' ``sys.exit(main())``); an
-    exception is printed and exits with 1 (multiprocessing's bootstrap)."""
+    thread, as :func:`run_tool` runs a tool. Returns the exit status: an
+    ``int`` returned by ``main`` (the tools' ``sys.exit(main())``), a
+    ``SystemExit`` code, or 1 for an exception (its traceback on stderr)."""
     for fd, path in ((1, stdout), (2, stderr)):
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(handle, fd)
@@ -213,9 +221,17 @@ def _tool_main_in_child(tool: str, args: Sequence[str], stdout: str,
     sys.path[:0] = [REPO, PLUGINS]
     torch.set_num_threads(1)
     _forget_global_instances()
-    status = _TOOLS[tool].main(list(args))
-    if isinstance(status, int) and not isinstance(status, bool):
-        raise SystemExit(status)
+    try:
+        status = _TOOLS[tool].main(list(args))
+    except SystemExit as exc:
+        status = exc.code
+    except BaseException:  # noqa: BLE001 - reported like an interpreter
+        traceback.print_exc()
+        return 1
+    if status is None or isinstance(status, bool) or \
+            not isinstance(status, int):
+        return 0 if not isinstance(status, str) else 1
+    return status
 
 
 def fork_tool(tool: str, args: Sequence[str], *, timeout: int = 300,
@@ -226,6 +242,13 @@ def fork_tool(tool: str, args: Sequence[str], *, timeout: int = 300,
     imports (torch, mmdet, mmpretrain) of a fresh interpreter, which
     dominate the tiny test runs. :func:`run_tool` remains for the tests of
     the command line itself.
+
+    The child leaves with ``os._exit`` right after flushing its output: no
+    interpreter shutdown (``atexit``, thread joins, finalizers) runs on the
+    parent's inherited state, where a lock held by one of the parent's
+    threads at fork time would hang it. The parent polls the child without
+    blocking, so a hung child is killed after ``timeout`` seconds and the
+    test fails instead of the run hanging.
 
     Args:
         tool (str): The script, relative to the repository, e.g.
@@ -243,36 +266,57 @@ def fork_tool(tool: str, args: Sequence[str], *, timeout: int = 300,
         _TOOLS[tool] = load_tool(tool)
     with tempfile.TemporaryDirectory() as tmp:
         out, err = osp.join(tmp, 'stdout'), osp.join(tmp, 'stderr')
-        child = multiprocessing.get_context('fork').Process(
-            target=_tool_main_in_child, args=(tool, list(args), out, err))
-        child.start()
-        child.join(timeout)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                code = _tool_main_in_child(tool, list(args), out, err)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        status = _wait_child(pid, timeout)
+        if status is None:
             pytest.fail(f'{tool} {" ".join(args)} timed out after '
-                        f'{timeout} s')
+                        f'{timeout} s (killed)')
         with open(out) as f_out, open(err) as f_err:
-            proc = subprocess.CompletedProcess([tool, *args], child.exitcode,
+            proc = subprocess.CompletedProcess([tool, *args], status,
                                                f_out.read(), f_err.read())
     if check:
         _fail_unless_ok(proc)
     return proc
 
 
+def _wait_child(pid: int, timeout: float) -> Optional[int]:
+    """The exit status of child ``pid`` (``-signal`` if killed by one), or
+    None after killing it when it is still running after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.02)
+
 
 @pytest.fixture(scope='session')
 def tiny_demo_proposals(tiny_demo_data, tmp_path_factory) -> Tuple[str, str]:
     """The tiny demo set's COCO root and its selective-search proposal file
-    (made once per session by ``tools/data/selective_search.py``, forked;
-    ``test_selective_search_tool.py`` runs the script itself).
+    (made once per session by ``tools/data/selective_search.py``, in its own
+    interpreter: OpenCV's thread pool is not fork-safe).
 
     Returns:
         tuple[str, str]: ``(coco_root, proposal_file)``.
     """
     coco = osp.join(tiny_demo_data, 'coco')
     proposals = tmp_path_factory.mktemp('proposals') / 'ss_train2017.json'
-    fork_tool('tools/data/selective_search.py', [
+    run_tool([
+        PYTHON, 'tools/data/selective_search.py',
         osp.join(coco, 'annotations', 'instances_train2017.json'),
         str(proposals), '--img-prefix',
         osp.join(coco, 'train2017'), '--nproc', '1'
