@@ -37,8 +37,9 @@ def crosscl_state() -> 'OrderedDict':
 
 # ---------------------------------------------------------------- methods
 def test_every_method_is_declared():
-    assert list(METHODS) == ['soco', 'alfm', 'crosscl', 'dupr', 'byol',
-                             'mocov2', 'densecl']
+    # (a plugin imported earlier in this process adds its own)
+    assert [m for m in METHODS if m != 'toyregion'] == [
+        'soco', 'alfm', 'crosscl', 'dupr', 'byol', 'mocov2', 'densecl']
     assert METHODS['soco'].neck == 'fpn' and METHODS['soco'].box_head
     assert METHODS['alfm'].neck == 'fpn' and METHODS['alfm'].box_head
     assert METHODS['crosscl'].neck == 'partial_fpn'
