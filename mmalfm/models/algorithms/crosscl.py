@@ -16,6 +16,7 @@ from mmalfm.registry import MODELS
 from mmalfm.structures import TransferSpec
 from ..utils import (StepHealth, check_level_negatives,
                      dense_window_negatives, prroi_pool_1x1)
+from ..utils.build import check_parts
 from ..utils.shuffle_bn import batch_shuffle_ddp, batch_unshuffle_ddp
 from .base import Feats, RegionBatch, RegionSelfSupervisor, _build
 
@@ -119,12 +120,8 @@ class CrossCL(RegionSelfSupervisor):
                      type='ExponentialMovingAverage', momentum=0.001),
                  batch_views: bool = False,
                  **kwargs) -> None:
-        if target_ema is None:
-            raise ValueError('CrossCL needs a momentum encoder: model.'
-                             'target_ema must not be None')
-        for key in ('roi_head', 'projector', 'predictor', 'roi_pool'):
-            if kwargs.get(key) is not None:
-                raise ValueError(f'CrossCL has no {key}: remove model.{key}')
+        check_parts('CrossCL', target_ema, kwargs,
+                    ('roi_head', 'projector', 'predictor', 'roi_pool'))
         check_level_negatives('CrossCL', view_size, neg_pool, level_strides)
         super().__init__(
             backbone=backbone,

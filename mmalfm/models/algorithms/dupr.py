@@ -18,6 +18,7 @@ from mmalfm.registry import MODELS
 from mmalfm.structures import RegionSetBatch, TransferSpec
 from ..losses.reid_nce import symmetric_reid_nce
 from ..utils import MultiLevelRoIPool, StepHealth
+from ..utils.build import check_parts
 from ..utils.cell_embedding import embed_valid_cells
 from ..utils.dupr_masks import check_mask_args, important_cells, large_cells
 from ..utils.enqueue import enqueue_valid_keys
@@ -120,12 +121,8 @@ class DUPR(RegionSelfSupervisor):
                      type='ExponentialMovingAverage', momentum=0.001),
                  batch_views: bool = False,
                  **kwargs) -> None:
-        if target_ema is None:
-            raise ValueError('DUPR needs a momentum encoder: model.target_ema'
-                             ' must not be None')
-        for key in ('roi_head', 'projector', 'predictor'):
-            if kwargs.get(key) is not None:
-                raise ValueError(f'DUPR has no {key}: remove model.{key}')
+        check_parts('DUPR', target_ema, kwargs,
+                    ('roi_head', 'projector', 'predictor'))
         super().__init__(
             backbone=backbone,
             neck=neck,
