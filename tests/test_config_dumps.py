@@ -9,7 +9,7 @@ stay equal to its dump, value and type (``1`` is not ``1.0``; tuples read
 as lists), so that moving blocks between ``_base_`` files cannot change what
 a config runs. Changes made on purpose are declared, one line each, in
 ``tests/data/config_dumps/allowed_changes.py`` (``RENAMED_TYPES``,
-``DELETED_KEYS``). A failure names the config and every differing dotted
+``DELETED_KEYS``, ``ADDED_KEYS``, ``MOVED_TO_HEADS``). A failure names the config and every differing dotted
 key with both values.
 
 Every config needs a dump, except new files under a ``_base_/`` folder:
@@ -136,6 +136,45 @@ def allowed_changes() -> Tuple[Dict[str, str], set]:
     return dict(spec['RENAMED_TYPES']), set(spec['DELETED_KEYS'])
 
 
+def layout_changes() -> Tuple[set, set, Dict[str, Dict[str, str]]]:
+    """``(ADDED_KEYS, MOVED_TO_HEADS, MOVED_KEYS)`` of
+    ``allowed_changes.py``."""
+    spec = runpy.run_path(str(ALLOWED))
+    return (set(spec['ADDED_KEYS']), set(spec['MOVED_TO_HEADS']),
+            dict(spec['MOVED_KEYS']))
+
+
+def move_keys(cfg: dict, moves: Dict[str, str]) -> dict:
+    """``cfg`` (a copy) with the value at each recorded dotted path of
+    ``moves`` moved to its current path."""
+    cfg = copy.deepcopy(cfg)
+    for old, new in moves.items():
+        *parents, leaf = old.split('.')
+        node = cfg
+        for key in parents:
+            node = node[key]
+        value = node.pop(leaf)
+        *parents, leaf = new.split('.')
+        node = cfg
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return cfg
+
+
+def move_to_heads(cfg: dict, moved: set) -> dict:
+    """``cfg`` with a ``model`` of a type in ``moved`` read through the
+    class's ``legacy`` layout (flat keys -> ``model.heads``)."""
+    model = cfg.get('model')
+    if not isinstance(model, dict) or model.get('type') not in moved:
+        return cfg
+    import mmalfm.models  # noqa: F401 (registers the algorithms)
+    from mmalfm.registry import MODELS
+    layout = MODELS.get(model['type']).legacy
+    return dict(cfg, model=json.loads(
+        _canonical(layout.upgrade_config(model))))
+
+
 def _walk(value: Any, path: str, visit) -> Any:
     """``value`` rebuilt bottom-up; ``visit(path, key, child)`` returns the
     new child, or ``ABSENT`` to drop a dict key."""
@@ -246,8 +285,13 @@ def test_merged_config_unchanged(relpath):
         'configs are named by tests, docs, metafiles and tools; restore it '
         '(or re-record if it was removed on purpose)')
     renamed, deleted = allowed_changes()
-    want = apply_allowed(recorded()[relpath], renamed, deleted)
-    got = apply_allowed(merged_config(relpath), {}, deleted)
+    added, moved, moved_keys = layout_changes()
+    moves = moved_keys.get(relpath, {})
+    want = move_to_heads(
+        move_keys(apply_allowed(recorded()[relpath], renamed, deleted),
+                  moves), moved)
+    got = apply_allowed(merged_config(relpath), {},
+                        deleted | (added - set(moves.values())))
     diffs = differences(want, got)
     if diffs:
         pytest.fail(f'{relpath}: {len(diffs)} merged key(s) differ from the '
@@ -288,6 +332,33 @@ def test_allowed_changes_are_used():
         f'{ALLOWED.relative_to(REPO)}: RENAMED_TYPES {stale_types} / '
         f'DELETED_KEYS {stale_keys} match no recorded config; fix or '
         'remove them')
+    added, moved, moved_keys = layout_changes()
+    for relpath, moves in moved_keys.items():
+        assert relpath in recorded() and all(
+            fnmatch.filter(paths, p) for p in moves), (
+                f'MOVED_KEYS of {relpath} match no recorded key')
+    assert moved <= types, f'MOVED_TO_HEADS {sorted(moved - types)} unused'
+    current = set()
+    for path in config_files():
+        _walk(merged_config(path), '',
+              lambda p, k, c: current.add(p) or c)
+    stale_added = sorted(p for p in added if not fnmatch.filter(current, p))
+    assert not stale_added, f'ADDED_KEYS {stale_added} match no config'
+
+
+def test_move_to_heads():
+    """A recorded flat SoCo model reads as the heads layout."""
+    cfg = dict(model=dict(type='SoCo', backbone=dict(type='R'),
+                          projector=dict(type='P'), level_thresholds=[1]),
+               other=1)
+    got = move_to_heads(cfg, {'SoCo'})
+    assert got['other'] == 1
+    assert got['model'] == dict(
+        type='SoCo', backbone=dict(type='R'),
+        heads=dict(region=dict(
+            type='SoCoRegionHead', level_thresholds=[1],
+            embedding=dict(type='RoIEmbedding', projector=dict(type='P')))))
+    assert move_to_heads(cfg, set()) is cfg
 
 
 def test_pack_round_trip():

@@ -5,6 +5,8 @@
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 
 model = dict(
-    redundancy_loss=dict(
-        _delete_=True, type='CrossCorrelationLoss', lambd=5e-3),
-    redundancy_weight=1.0)
+    heads=dict(
+        cdlp=dict(
+            redundancy_loss=dict(
+                _delete_=True, type='CrossCorrelationLoss', lambd=5e-3),
+            redundancy_weight=1.0)))

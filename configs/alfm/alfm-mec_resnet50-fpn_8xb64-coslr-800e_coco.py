@@ -3,5 +3,8 @@
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 
 model = dict(
-    gmsr_loss=dict(
-        _delete_=True, type='MECLoss', eps2=None, order=4, gather=True))
+    heads=dict(
+        gmsr=dict(
+            loss=dict(
+                _delete_=True, type='MECLoss', eps2=None, order=4,
+                gather=True))))

@@ -3,4 +3,4 @@
 # context asymmetry is reversed; the abstract's claim predicts a drop).
 _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_coco.py']
 
-model = dict(teacher_view='local')
+model = dict(heads=dict(cdlp=dict(teacher_view='local')))

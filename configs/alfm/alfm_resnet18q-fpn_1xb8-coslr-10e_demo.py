@@ -23,16 +23,21 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(
             in_channels=64, conv_out_channels=64, fc_out_channels=256)),
-    projector=dict(in_channels=128, hid_channels=512, out_channels=64),
-    cdlp_head=dict(
-        in_channels=256,
-        hid_channels=512,
-        bottleneck_channels=64,
-        num_prototypes=num_prototypes),
-    # 30 of 800 epochs -> about 1 of 10
-    cdlp_loss=dict(out_dim=num_prototypes, warmup_teacher_temp_epochs=1),
-    # SoCo's (48, 96, 192, 224) at 224 px, scaled to 64 px
-    level_thresholds=(14, 28, 55, 64))
+    heads=dict(
+        gmsr=dict(
+            projector=dict(
+                in_channels=128, hid_channels=512, out_channels=64)),
+        cdlp=dict(
+            embedding=dict(
+                projector=dict(
+                    in_channels=256,
+                    hid_channels=512,
+                    bottleneck_channels=64,
+                    num_prototypes=num_prototypes)),
+            # 30 of 800 epochs -> about 1 of 10
+            loss=dict(out_dim=num_prototypes, warmup_teacher_temp_epochs=1),
+            # SoCo's (48, 96, 192, 224) at 224 px, scaled to 64 px
+            level_thresholds=(14, 28, 55, 64))))
 
 # the base views at 64 / 32 px
 views = [dict(_base_.views[0], size=64), dict(_base_.views[1], size=32)]

@@ -8,7 +8,10 @@ _base_ = ['./alfm_resnet50-fpn_8xb64-coslr-800e_in1k.py']
 
 max_epochs = 74
 warmup_epochs = 1
-model = dict(cdlp_loss=dict(warmup_teacher_temp_epochs=30 * 231 / 2502))
+model = dict(
+    heads=dict(
+        cdlp=dict(
+            loss=dict(warmup_teacher_temp_epochs=30 * 231 / 2502))))
 param_scheduler = [
     dict(_base_.param_scheduler[0], end=warmup_epochs),
     dict(

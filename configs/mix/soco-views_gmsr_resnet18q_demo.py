@@ -8,7 +8,7 @@
 # photometric pipelines are SoCo's V1/V2 settings.)
 _base_ = ['../alfm/alfm_resnet18q-fpn_1xb8-coslr-10e_demo.py']
 
-model = dict(global_views=(0, 1))
+model = dict(heads=dict(gmsr=dict(global_views=(0, 1))))
 soco_sampler = dict(
     type='SoCoRegionSampler',
     pairs=((0, 1), (0, 2)),

@@ -22,10 +22,16 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(
             in_channels=64, conv_out_channels=64, fc_out_channels=256)),
-    projector=dict(in_channels=256, hid_channels=512, out_channels=64),
-    predictor=dict(in_channels=64, hid_channels=512, out_channels=64),
-    # released aware_range (48, 96, 192, 224) at 224 px, scaled to 64 px
-    level_thresholds=(14, 28, 55, 64))
+    heads=dict(
+        region=dict(
+            embedding=dict(
+                projector=dict(
+                    in_channels=256, hid_channels=512, out_channels=64),
+                predictor=dict(
+                    in_channels=64, hid_channels=512, out_channels=64)),
+            # released aware_range (48, 96, 192, 224) at 224 px, scaled to
+            # 64 px
+            level_thresholds=(14, 28, 55, 64))))
 
 # SoCo's views (_base_/datasets/soco_pipelines.py) at 64/64/32 px
 train_pipeline = [

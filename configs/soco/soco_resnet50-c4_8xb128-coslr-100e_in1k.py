@@ -16,9 +16,6 @@ model = dict(
         dilations=(1, 1, 1),
         out_indices=(2, )),
     neck=None,
-    roi_pool=dict(
-        output_size=14, featmap_strides=(16, ), sampling_ratio=0,
-        aligned=True),
     roi_head=dict(
         _delete_=True,
         type='RegionRoIHead',
@@ -32,8 +29,16 @@ model = dict(
             norm_cfg=_base_.norm_cfg,
             norm_eval=False),
         zero_init_residual=True),
-    projector=dict(in_channels=2048),
-    scale_aware=False)
+    heads=dict(
+        region=dict(
+            embedding=dict(
+                roi_pool=dict(
+                    output_size=14,
+                    featmap_strides=(16, ),
+                    sampling_ratio=0,
+                    aligned=True),
+                projector=dict(in_channels=2048)),
+            scale_aware=False)))
 
 region_sampler = dict(
     type='SoCoRegionSampler',

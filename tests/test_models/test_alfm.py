@@ -20,31 +20,45 @@ from mmalfm.structures import RegionBatch
 K = 32
 
 
-def tiny_cfg(**overrides) -> dict:
-    """ALFM with ResNet-18 at 1/8 width, FPN 16, head 16 -> 32, K = 32."""
-    cfg = dict(
-        type='ALFM',
-        **tiny_trunk_cfg(),
-        projector=dict(
-            type='NonLinearNeck',
-            in_channels=64,
-            hid_channels=64,
-            out_channels=16,
-            num_layers=2,
-            with_bias=True,
-            with_last_bn=False,
-            with_last_bias=True,
-            with_avg_pool=True,
-            norm_cfg=dict(type='BN1d')),
-        cdlp_head=dict(
-            type='PrototypeHead',
-            in_channels=32,
-            hid_channels=64,
-            bottleneck_channels=16,
-            num_prototypes=K),
-        gmsr_loss=dict(type='CodingRateLoss'),
-        cdlp_loss=dict(type='SoftLabelDistillationLoss', out_dim=K),
-        level_thresholds=(7, 14, 28, 32))  # 224-px recipe scaled to 32 px
+def tiny_cfg(gmsr=None, cdlp=None, **overrides) -> dict:
+    """ALFM with ResNet-18 at 1/8 width, FPN 16, head 16 -> 32, K = 32;
+    ``gmsr`` / ``cdlp`` update those heads' configs (``cdlp='off'``: no
+    CDLP head)."""
+    trunk = tiny_trunk_cfg()
+    heads = dict(
+        gmsr=dict(
+            type='GMSRHead',
+            projector=dict(
+                type='NonLinearNeck',
+                in_channels=64,
+                hid_channels=64,
+                out_channels=16,
+                num_layers=2,
+                with_bias=True,
+                with_last_bn=False,
+                with_last_bias=True,
+                with_avg_pool=True,
+                norm_cfg=dict(type='BN1d')),
+            loss=dict(type='CodingRateLoss'),
+            **(gmsr or {})),
+        cdlp=dict(
+            type='CDLPHead',
+            embedding=dict(
+                type='RoIEmbedding',
+                roi_pool=trunk.pop('roi_pool'),
+                projector=dict(
+                    type='PrototypeHead',
+                    in_channels=32,
+                    hid_channels=64,
+                    bottleneck_channels=16,
+                    num_prototypes=K)),
+            loss=dict(type='SoftLabelDistillationLoss', out_dim=K),
+            level_thresholds=(7, 14, 28, 32)))  # 224-px recipe at 32 px
+    if cdlp == 'off':
+        heads['cdlp'] = None
+    else:
+        heads['cdlp'].update(cdlp or {})
+    cfg = dict(type='ALFM', **trunk, heads=heads)
     cfg.update(overrides)
     return cfg
 
@@ -81,9 +95,9 @@ def make_batch(num_images=2, seed=0, num_local=4, proposals=True):
     return default_collate(items)
 
 
-def build(**overrides) -> ALFM:
+def build(gmsr=None, cdlp=None, **overrides) -> ALFM:
     torch.manual_seed(0)
-    return MODELS.build(tiny_cfg(**overrides))
+    return MODELS.build(tiny_cfg(gmsr, cdlp, **overrides))
 
 
 @pytest.fixture
@@ -140,8 +154,9 @@ def test_loss_terms_and_gradients_reach_the_student_only(batch, hub):
     for name, p in model.target_net.named_parameters():
         assert not p.requires_grad and p.grad is None, name
     for prefix in ('backbone.', 'neck.', 'roi_head.bbox_head.shared_convs.',
-                   'roi_head.bbox_head.shared_fcs.', 'projector.',
-                   'cdlp_head.mlp.', 'cdlp_head.prototypes.'):
+                   'roi_head.bbox_head.shared_fcs.', 'heads.gmsr.projector.',
+                   'heads.cdlp.embedding.projector.mlp.',
+                   'heads.cdlp.embedding.projector.prototypes.'):
         grads = [
             p.grad for n, p in model.named_parameters()
             if n.startswith(prefix)
@@ -149,7 +164,9 @@ def test_loss_terms_and_gradients_reach_the_student_only(batch, hub):
         assert grads and any(g is not None and g.abs().sum() > 0
                              for g in grads), prefix
     # The teacher holds no projector (GMSR is siamese).
-    assert set(model.target) == {'backbone', 'neck', 'roi_head', 'cdlp_head'}
+    assert set(model.target) == {'backbone', 'neck', 'roi_head', 'heads'}
+    assert set(model.target.heads) == {'cdlp'}
+    assert set(model.target.heads.cdlp.embedding) == {'projector'}
     health = hub.get_info(HEALTH_INFO_KEY)
     assert health.branches['gmsr'].shape == (2, 16)
     assert health.branches['cdlp'].shape == (2 * 4, 16)
@@ -166,7 +183,7 @@ def test_teacher_is_the_ema_and_the_centre_moves(batch, hub):
     losses = _loss(model, batch)
     for name, p in model.target.backbone.named_parameters():
         assert torch.equal(p, dict(model.backbone.named_parameters())[name])
-    assert model.cdlp_loss.center.abs().sum() > 0
+    assert model.heads.cdlp.loss_module.center.abs().sum() > 0
     teacher = {k: v.clone() for k, v in model.target_net.state_dict().items()}
     _total(losses).backward()
     optimizer.step()
@@ -179,18 +196,18 @@ def test_teacher_is_the_ema_and_the_centre_moves(batch, hub):
 def test_centre_equals_the_hand_computed_mean(batch, hub):
     model = build()
     captured = []
-    update = model.cdlp_loss.update_center
+    update = model.heads.cdlp.loss_module.update_center
 
     def spy(logits):
         captured.append(logits.clone())
         update(logits)
 
-    model.cdlp_loss.update_center = spy
+    model.heads.cdlp.loss_module.update_center = spy
     _loss(model, batch)
     assert len(captured) == 1  # once per step
     # 2 teacher (global) sets x 2 images x 4 regions
     assert captured[0].shape == (16, K)
-    torch.testing.assert_close(model.cdlp_loss.center,
+    torch.testing.assert_close(model.heads.cdlp.loss_module.center,
                                0.1 * captured[0].mean(0, keepdim=True))
 
 
@@ -238,11 +255,11 @@ def test_random_boxes_are_counted(hub):
 
 def test_view_mismatch_names_both_sides(hub):
     # view 2 is a local patch of the batch, not a context view
-    model = build(global_views=(0, 2))
+    model = build(gmsr=dict(global_views=(0, 2)))
     with pytest.raises(ValueError) as err:
         _loss(model, make_batch())
     msg = str(err.value)
-    assert 'model.global_views=(0, 2)' in msg
+    assert 'GMSRHead: global_views=(0, 2)' in msg
     assert 'has 6 views, local patches at views [2, 3, 4, 5]' in msg
     assert 'region_crop' in msg
     # no region sampler: CDLP has no pairs
@@ -256,11 +273,17 @@ def test_view_mismatch_names_both_sides(hub):
 
 def test_configuration_errors():
     with pytest.raises(ValueError, match='out_dim'):
-        build(cdlp_loss=dict(type='SoftLabelDistillationLoss', out_dim=7))
-    with pytest.raises(ValueError, match='cdlp_head'):
-        build(cdlp_head=None)
+        build(cdlp=dict(
+            loss=dict(type='SoftLabelDistillationLoss', out_dim=7)))
+    with pytest.raises(ValueError, match='set both embedding.projector'):
+        build(cdlp=dict(loss=None))
+    with pytest.raises(ValueError, match='neither CDLP nor redundancy'):
+        build(cdlp=dict(loss=None, embedding=dict(
+            type='RoIEmbedding', roi_pool=dict(output_size=7))))
     with pytest.raises(ValueError, match='global_views'):
-        build(global_views=(1, 1))
+        build(gmsr=dict(global_views=(1, 1)))
+    with pytest.raises(ValueError, match='CDLP needs a teacher'):
+        build(target_ema=None)
     for key in ('num_views', 'num_local_views'):
         with pytest.raises(ValueError) as err:
             build(**{key: 4})
@@ -269,9 +292,9 @@ def test_configuration_errors():
 
 
 def test_teacher_on_local_view_and_barlow_term(batch, hub):
-    model = build(
+    model = build(cdlp=dict(
         teacher_view='local',
-        redundancy_loss=dict(type='CrossCorrelationLoss', lambd=5e-3))
+        redundancy_loss=dict(type='CrossCorrelationLoss', lambd=5e-3)))
     region_batch = RegionBatch.build(
         model.data_preprocessor(copy.deepcopy(batch), True)['inputs'],
         batch['data_samples'])
@@ -286,7 +309,7 @@ def test_teacher_on_local_view_and_barlow_term(batch, hub):
 
 
 def test_gmsr_only_has_no_teacher_and_encodes_global_views(hub):
-    model = build(cdlp_head=None, cdlp_loss=None)
+    model = build(cdlp='off')
     assert model.target_net is None
     batch = make_batch(num_local=1)
     losses = _loss(model, batch)
@@ -306,8 +329,9 @@ def test_builds_in_a_foreign_scope():
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MMDET_MODELS.build(tiny_cfg(type='mmalfm.ALFM'))
     assert type(model) is ALFM
-    assert type(model.cdlp_head).__name__ == 'PrototypeHead'
-    assert type(model.gmsr_loss).__name__ == 'CodingRateLoss'
+    assert type(model.heads.cdlp.embedding.projector).__name__ == \
+        'PrototypeHead'
+    assert type(model.heads.gmsr.loss_module).__name__ == 'CodingRateLoss'
 
 
 def test_r50_keys_equal_mmdet_mask_rcnn():
@@ -316,18 +340,21 @@ def test_r50_keys_equal_mmdet_mask_rcnn():
     ours = assert_trunk_keys_match_mmdet(
         'configs/_base_/models/alfm_resnet50-fpn.py')
     rest = {k.split('.')[0] for k in ours} - {'backbone', 'neck', 'roi_head'}
-    assert rest == {'projector', 'cdlp_head', 'cdlp_loss', 'target_net'}
-    assert ours['cdlp_head.prototypes.weight'].shape == (4096, 256)
-    assert ours['projector.fc0.weight'].shape == (4096, 2048)
-    assert not any(k.startswith('target_net.module.projector') for k in ours)
+    assert rest == {'heads', 'target_net'}
+    assert ours['heads.cdlp.embedding.projector.prototypes.weight'].shape \
+        == (4096, 256)
+    assert ours['heads.gmsr.projector.fc0.weight'].shape == (4096, 2048)
+    assert not any(k.startswith('target_net.module.heads.gmsr')
+                   for k in ours)
 
 
 def test_bn_groups_set_equals_one_head_call_per_region_set(batch, hub):
     """bn_groups='set': the student's roi_head + cdlp_head outputs and BN
     running statistics equal one call of those heads per region set (in set
     order); 'batch' (the default) differs."""
-    model = build(bn_groups='set')
-    assert build().bn_groups == 'batch'
+    model = build(cdlp=dict(bn_groups='set'))
+    head = model.heads.cdlp
+    assert build().heads.cdlp.bn_groups == 'batch'
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     views = data['inputs']
     region_batch = RegionBatch.build(views, data['data_samples'])
@@ -335,10 +362,11 @@ def test_bn_groups_set_equals_one_head_call_per_region_set(batch, hub):
     sets = region_batch.pair_sets + region_batch.local_sets
     assert len(sets) >= 3
     ref = copy.deepcopy(model)
-    grouped = model._embed_sets(feats, region_batch, sets, target=False)
+    grouped = head.embed_sets(feats, region_batch, sets, model.roi_head)
     for s in sets:  # the loop: one call of each head per set
-        ref.bn_groups = 'batch'
-        want = ref._embed_sets(feats, region_batch, [s], target=False)
+        ref.heads.cdlp.bn_groups = 'batch'
+        want = ref.heads.cdlp.embed_sets(feats, region_batch, [s],
+                                         ref.roi_head)
         for got, exp in zip(grouped[s], want[s]):
             torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-6)
     for (name, b), rb in zip(model.state_dict().items(),
@@ -346,8 +374,9 @@ def test_bn_groups_set_equals_one_head_call_per_region_set(batch, hub):
         if 'running_' in name:
             torch.testing.assert_close(b, rb, rtol=1e-5, atol=1e-7)
     mixed = copy.deepcopy(ref)
-    both = mixed._embed_sets(feats, region_batch, sets, target=False)
+    both = mixed.heads.cdlp.embed_sets(feats, region_batch, sets,
+                                       mixed.roi_head)
     assert not torch.allclose(both[sets[0]][0], grouped[sets[0]][0],
                               atol=1e-4)
-    with pytest.raises(ValueError, match="'batch' or 'set'"):
-        build(bn_groups='level')
+    with pytest.raises(ValueError, match="bn_groups must be one of"):
+        build(cdlp=dict(bn_groups='level'))

@@ -17,7 +17,10 @@ blend, queues and centre from step 1).
 
 A refactor must pass unchanged; one that only renames top-level modules
 changes just the keys of ``grad_norms`` / ``state_norms``, everything else
-must still match. Re-record only when a change alters the maths on purpose,
+must still match. Modules that moved into ``heads`` are grouped under
+their flat-layout names through the algorithm's own ``legacy`` declaration
+(``LegacyLayout.old_key``), so the fixtures recorded before the heads
+still compare every group. Re-record only when a change alters the maths on purpose,
 and say so in the commit message::
 
     MMALFM_RECORD_FIXTURES=1 python -m pytest \\
@@ -219,11 +222,15 @@ def _norm(tensors) -> float:
     return math.sqrt(total)
 
 
-def _grouped_norms(named) -> dict:
+def _grouped_norms(named, model=None) -> dict:
     """L2 norm per top-level name (``backbone.conv1.weight`` ->
-    ``backbone``) of ``(name, tensor)`` pairs."""
+    ``backbone``) of ``(name, tensor)`` pairs; a name that moved into
+    ``heads`` counts under its flat-layout name (``model.legacy``)."""
+    layout = getattr(model, 'legacy', None)
     groups = {}
     for name, t in named:
+        if layout is not None:
+            name = layout.old_key(name) or name
         groups.setdefault(name.split('.')[0], []).append(t)
     return {k: _norm(v) for k, v in groups.items()}
 
@@ -237,7 +244,7 @@ def train_step(model, batch: dict) -> dict:
              if p.grad is not None]
     return dict(
         losses={k: float(v.detach()) for k, v in log_vars.items()},
-        grad_norms=_grouped_norms(grads),
+        grad_norms=_grouped_norms(grads, model),
         grad_norm_sum=sum(_norm([g]) for _, g in grads),
         grad_norms_sorted=sorted(_norm([g]) for _, g in grads))
 
@@ -247,7 +254,7 @@ def state_norms(model) -> dict:
     state = [(k, v) for k, v in model.state_dict().items()
              if isinstance(v, torch.Tensor)]
     return dict(
-        state_norms=_grouped_norms(state),
+        state_norms=_grouped_norms(state, model),
         state_norm_sum=sum(_norm([v]) for _, v in state))
 
 

@@ -25,8 +25,9 @@ BN = dict(type='BN')
 BN1D = dict(type='BN1d')
 
 
-def tiny_cfg(**overrides) -> dict:
-    """SoCo with ResNet-18 at 1/8 width, FPN 16, head 16 -> 32."""
+def tiny_cfg(head=None, **overrides) -> dict:
+    """SoCo with ResNet-18 at 1/8 width, FPN 16, head 16 -> 32; ``head``
+    updates the region head's config."""
     mlp = dict(
         type='NonLinearNeck',
         num_layers=2,
@@ -35,14 +36,24 @@ def tiny_cfg(**overrides) -> dict:
         with_last_bias=True,
         with_avg_pool=False,
         norm_cfg=BN1D)
+    trunk = tiny_trunk_cfg(zero_init_residual=True)
+    region = dict(
+        type='SoCoRegionHead',
+        embedding=dict(
+            type='RoIEmbedding',
+            roi_pool=trunk.pop('roi_pool'),
+            projector=dict(
+                mlp, in_channels=32, hid_channels=64, out_channels=16),
+            predictor=dict(
+                mlp, in_channels=16, hid_channels=64, out_channels=16)),
+        loss=dict(type='CorrespondenceBYOLLoss'),
+        level_thresholds=(7, 14, 28, 32))  # 224-px recipe scaled to 32 px
+    region.update(head or {})
     cfg = dict(
         type='SoCo',
-        **tiny_trunk_cfg(zero_init_residual=True),
-        projector=dict(mlp, in_channels=32, hid_channels=64, out_channels=16),
-        predictor=dict(mlp, in_channels=16, hid_channels=64, out_channels=16),
-        loss=dict(type='CorrespondenceBYOLLoss'),
-        target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.),
-        level_thresholds=(7, 14, 28, 32))  # 224-px recipe scaled to 32 px
+        **trunk,
+        heads=dict(region=region),
+        target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.))
     cfg.update(overrides)
     return cfg
 
@@ -77,9 +88,9 @@ def make_batch(num_images=2, seed=0, sizes=(32, 32, 16),
     return default_collate(items)
 
 
-def build(**overrides) -> SoCo:
+def build(head=None, **overrides) -> SoCo:
     torch.manual_seed(0)
-    model = MODELS.build(tiny_cfg(**overrides))
+    model = MODELS.build(tiny_cfg(head, **overrides))
     model.init_weights()
     return model
 
@@ -123,8 +134,9 @@ def test_loss_runs_and_grads_reach_online_params_only(batch, hub):
     for name, p in model.target_net.named_parameters():
         assert not p.requires_grad and p.grad is None, name
     for prefix in ('backbone.', 'neck.', 'roi_head.bbox_head.shared_convs.',
-                   'roi_head.bbox_head.shared_fcs.', 'projector.',
-                   'predictor.'):
+                   'roi_head.bbox_head.shared_fcs.',
+                   'heads.region.embedding.projector.',
+                   'heads.region.embedding.predictor.'):
         grads = [
             p.grad for n, p in model.named_parameters()
             if n.startswith(prefix)
@@ -150,14 +162,15 @@ def test_first_update_copies_the_online_network(batch, hub):
     online = dict(model.backbone.named_parameters())
     for name, p in model.target.backbone.named_parameters():
         assert torch.equal(p, online[name]), name
-    model.predictor = None
+    emb = model.heads.region.embedding
+    emb.predictor = None
     x = model.data_preprocessor(copy.deepcopy(batch), True)['inputs'][0]
     boxes = torch.tensor([[[2., 2., 20., 24.], [0., 0., 32., 32.]]] * 2)
     with torch.no_grad():
-        q = model.embed_rois(model.pool_regions(model.encode(x), boxes))
-        z = model.embed_rois(
-            model.pool_regions(model.encode(x, target=True), boxes),
-            target=True)
+        q = emb(emb.pool(model.encode(x), boxes), model.roi_head)[-1]
+        z = emb(emb.pool(model.encode(x, target=True), boxes),
+                model.target.roi_head,
+                target=model.target.heads.region.embedding)[-1]
     assert q.shape == (2, 4 * 2, 16)
     torch.testing.assert_close(q, z)
 
@@ -191,7 +204,7 @@ def test_ema_keep_rate_follows_the_cosine_schedule(batch, hub):
 
 def test_assigned_level_only_has_the_same_positive_pairs(batch, hub):
     faithful = build()
-    fast = build(assigned_level_only=True)
+    fast = build(dict(assigned_level_only=True))
     _loss(faithful, batch)
     pos_faithful = last_health().pos_pairs
     losses = _loss(fast, batch)
@@ -260,7 +273,11 @@ def test_r50_keys_equal_mmdet_mask_rcnn():
         'configs/_base_/models/soco_resnet50-fpn.py')
     # the rest of ours is the EMA target and the MLPs
     rest = {k.split('.')[0] for k in ours} - {'backbone', 'neck', 'roi_head'}
-    assert rest == {'projector', 'predictor', 'target_net'}
+    assert rest == {'heads', 'target_net'}
+    assert {'.'.join(k.split('.')[:4]) for k in ours
+            if k.startswith('heads.')} == {
+                'heads.region.embedding.projector',
+                'heads.region.embedding.predictor'}
 
 
 def test_c4_variant(hub):
@@ -277,8 +294,22 @@ def test_c4_variant(hub):
             out_indices=(2, ),
             norm_cfg=BN,
             norm_eval=False),
+        head=dict(
+            embedding=dict(
+                type='RoIEmbedding',
+                roi_pool=dict(output_size=14, featmap_strides=(16, )),
+                projector=dict(
+                    type='NonLinearNeck',
+                    in_channels=512,
+                    hid_channels=64,
+                    out_channels=16,
+                    with_bias=True,
+                    with_last_bn=False,
+                    with_last_bias=True,
+                    with_avg_pool=False,
+                    norm_cfg=BN1D)),
+            scale_aware=False),
         neck=None,
-        roi_pool=dict(output_size=14, featmap_strides=(16, )),
         roi_head=dict(
             type='RegionRoIHead',
             shared_head=dict(
@@ -287,18 +318,7 @@ def test_c4_variant(hub):
                 stage=3,
                 norm_cfg=BN,
                 norm_eval=False),
-            zero_init_residual=True),
-        projector=dict(
-            type='NonLinearNeck',
-            in_channels=512,
-            hid_channels=64,
-            out_channels=16,
-            with_bias=True,
-            with_last_bn=False,
-            with_last_bias=True,
-            with_avg_pool=False,
-            norm_cfg=BN1D),
-        scale_aware=False)
+            zero_init_residual=True))
     assert any(k.startswith('roi_head.shared_head.layer4.')
                for k in model.state_dict())
     losses = _loss(model, batch)
@@ -336,25 +356,29 @@ def _per_level_embed_set(model: SoCo):
     from mmalfm.models.utils import scale_aware_slot_ids
     from mmalfm.structures import to_soco_normalized
 
-    def embed_set(rb, batch, online, target):
+    head = model.heads.region
+    emb = head.embedding
+
+    def embed_set(rb, inputs):
+        batch = inputs.batch
         geom = batch.geometry[:, rb.view]
-        levels = model._levels(rb, geom)
+        levels = head._levels(rb, geom)
         size = geom.out_size.to(rb.boxes)[:, None, [0, 1, 0, 1]]
         boxes = to_soco_normalized(rb.boxes, geom) * size
         shape = batch.view_shapes[rb.view]
 
-        def run(feats, is_target):
+        def run(feats, roi_head, target):
             return torch.cat([
-                model.embed_rois(
-                    model.pool_regions(feats, boxes,
-                                       torch.full_like(rb.ids, lv), shape),
-                    target=is_target) for lv in range(model.num_levels)
+                emb(emb.pool(feats, boxes, torch.full_like(rb.ids, lv),
+                             shape), roi_head, target=target)[-1]
+                for lv in range(head.num_levels)
             ], 1)
 
-        q = run(online[rb.view], False)
+        q = run(inputs.online[rb.view], inputs.roi_head, None)
         with torch.no_grad():
-            z = run(target[rb.view], True)
-        slots = scale_aware_slot_ids(rb.ids, levels, model.num_levels, -1)
+            z = run(inputs.target[rb.view], inputs.target_roi_head,
+                    inputs.target_parts.embedding)
+        slots = scale_aware_slot_ids(rb.ids, levels, head.num_levels, -1)
         return q, z, slots
 
     return embed_set
@@ -375,7 +399,7 @@ def _compare_with_per_level_loop(model: SoCo, batch, hub):
     per-level loop on a copy: the largest relative difference, and whether
     every ``num_batches_tracked`` agrees."""
     ref = copy.deepcopy(model)
-    ref._embed_set = _per_level_embed_set(ref)
+    ref.heads.region._embed_set = _per_level_embed_set(ref)
     losses = _loss(model, batch)
     ref_losses = _loss(ref, batch)
     sum(losses.values()).backward()
@@ -423,23 +447,24 @@ def test_level_bn_groups_equal_the_released_per_level_loop(path, sizes, hub):
     target) to 1e-5 relative; one call over all levels ('set') is not."""
     batch = make_batch(sizes=sizes)
     model = _config_model(path)
-    assert model.bn_groups == 'level'
+    assert model.heads.region.bn_groups == 'level'
     worst, counters = _compare_with_per_level_loop(model, batch, hub)
     assert worst < 1e-5 and counters
     # the head's BN layers see 4 levels per set: 4 updates per set call
     tracked = model.roi_head.bbox_head.shared_convs[0].bn.num_batches_tracked
     assert tracked.item() == 4 * 4  # 4 sets (V1x2, V2, V3) x 4 levels
     mixed = _config_model(path)
-    mixed.bn_groups = 'set'
+    mixed.heads.region.bn_groups = 'set'
     worst, counters = _compare_with_per_level_loop(mixed, batch, hub)
     assert worst > 1e-3 and not counters
 
 
 def test_bn_groups_keys(hub):
-    assert build().bn_groups == 'level'
-    assert build(assigned_level_only=True).bn_groups == 'set'
+    assert build().heads.region.bn_groups == 'level'
+    assert build(dict(
+        assigned_level_only=True)).heads.region.bn_groups == 'set'
     with pytest.raises(ValueError, match="assigned_level_only=True set "
                        "bn_groups='set'"):
-        build(assigned_level_only=True, bn_groups='level')
+        build(dict(assigned_level_only=True, bn_groups='level'))
     with pytest.raises(ValueError, match="'level' or 'set'"):
-        build(bn_groups='levels')
+        build(dict(bn_groups='levels'))

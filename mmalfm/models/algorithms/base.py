@@ -7,71 +7,70 @@ One training step (:meth:`RegionSelfSupervisor.loss`)::
       -> batch   = RegionBatch.build(views, data_samples)   once, model device:
                    geometry [N, K], view shapes, region sets, pairs, local
                    sets, per-image counters
-      -> online  = neck(backbone(view))               online_views(batch)
+      -> online  = (*neck(backbone(view)), last stage)  views the heads ask
       -> target EMA update (once per iteration)         before any target use
-      -> target  = EMA copy, no grad, train mode      target_views(batch)
-      -> losses, health = region_losses(online, target, batch)
+      -> target  = EMA copy, no grad, train mode        views the heads ask
+      -> for each head: losses, health = head.loss(HeadInputs)
       -> health published in MessageHub (models/utils/health.py)
 
-The model takes every data fact (pairs, windows, local patches, counters)
-from the :class:`~mmalfm.structures.RegionBatch`, checked where first
-needed; its config holds only model choices. Subclasses implement
-:meth:`region_losses` (and may override :meth:`online_views` /
-:meth:`target_views`), helped by :meth:`pool_regions` and :meth:`embed_rois`.
+The algorithm owns the trunk a detector reuses (``backbone``, ``neck``,
+``roi_head``, with MMDetection's key names) and the EMA target; each head
+(:class:`~mmalfm.models.heads.BaseRegionHead`) owns its pretraining-only
+parts and its loss, so heads mix by config (docs/advanced_guides/heads.md).
+A method whose terms are not (yet) heads overrides :meth:`region_losses`
+(CrossCL, DUPR).
 """
-from abc import abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.model import ModuleDict
 from mmengine.registry import DefaultScope
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import RegionBatch, RegionSetBatch
-from ..utils import (MultiLevelRoIPool, SlotGroups, StepHealth,
-                     grouped_bn_stats, publish_health)
+from ..heads.region_head import BaseRegionHead, Feats, HeadInputs
+from ..utils import StepHealth, publish_health
 from ..utils.build import build_optional as _build
-from ..utils.build import first_output as _last
-from ..utils.ema_target import EMATargetMixin
+from ..utils.build import first_output as _last  # noqa: F401 (subclasses)
+from ..utils.ema_target import EMATargetMixin, mirror_modules
+from ..utils.legacy_layout import LegacyLayout
 from ..utils.retired_keys import reject_retired
 
-__all__ = ['RegionBatch', 'RegionSetBatch', 'RegionSelfSupervisor']
+__all__ = ['Feats', 'RegionBatch', 'RegionSetBatch', 'RegionSelfSupervisor']
 
-Feats = Tuple[Tensor, ...]
+
+def _rename_legacy_keys(module: 'RegionSelfSupervisor', state: dict,
+                        prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: old checkpoint keys -> the heads'."""
+    module.legacy.rename_state(state, prefix)
+
 
 @MODELS.register_module()
 class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
     """Shared base of the region-level self-supervised algorithms.
 
-    The online network is ``backbone`` [-> ``neck``] for feature maps and,
-    for region embeddings, ``roi_pool`` -> ``roi_head`` -> ``projector``
-    [-> ``predictor``]. The target network is an EMA copy (``target_ema``,
-    MMPretrain's ``CosineEMA`` by default) of the online modules named in
-    :attr:`target_modules` that exist, held as ``target_net`` (state-dict
-    keys ``target_net.module.<name>.*``); it is updated once per iteration
-    (:meth:`update_target`) before the target forward, and runs in train
-    mode (batch statistics), like MMPretrain's ``BYOL``
-    (:class:`~mmalfm.models.utils.ema_target.EMATargetMixin`). A config key
-    whose fact the data pipeline now states (``RETIRED_KEYS``) fails the
-    build with a message naming the pipeline side.
-
-    Children are built in the ``mmalfm`` default scope, so ``type=
-    'mmalfm.SoCo'`` in an MMDetection (or any other) config builds all of
-    them (MMEngine otherwise builds under the caller's scope).
+    The trunk is ``backbone`` [-> ``neck``] and ``roi_head`` (the
+    detector's RoI head); ``heads`` are built by name (keys
+    ``heads.<name>.*``) and :meth:`region_losses` collects their losses.
+    The target is an EMA copy (``target_ema``, ``CosineEMA`` by default) of
+    the trunk's :attr:`target_modules` and every head's ``target_parts``
+    (keys ``target_net.module.<name>.*``), updated once per iteration
+    before the target forward, in train mode, like MMPretrain's ``BYOL``;
+    it is built only when a head reads it (or without heads). A subclass
+    declares :attr:`legacy` to read configs and checkpoints of the flat
+    layout. Children are built in the ``mmalfm`` scope, so ``type=
+    'mmalfm.SoCo'`` works in any other project's config.
 
     Args:
         backbone (dict): Backbone (e.g. ``mmdet.ResNet``).
         neck (dict, optional): Feature neck (e.g. ``mmdet.FPN``).
-        roi_head (dict, optional): RoI feature head (``RegionRoIHead``).
-        projector (dict, optional): Projector MLP (MMPretrain-style neck:
-            tuple in, tuple out, e.g. ``NonLinearNeck``).
-        predictor (dict, optional): Predictor MLP (online only).
-        loss (dict, optional): The loss module(s) config (``loss_module``).
-        roi_pool (dict, optional): ``MultiLevelRoIPool`` arguments
-            (``output_size``, ``featmap_strides``, ``sampling_ratio``,
-            ``aligned``).
+        roi_head (dict, optional): RoI feature head (``RegionRoIHead``),
+            run by heads that embed regions.
+        heads (dict, optional): ``{name: head config}``; a None value
+            switches that head off (e.g. in a child config).
         target_ema (dict, optional): EMA config (``type`` plus arguments
             other than ``model``); None = no target network.
         batch_views (bool): Forward same-size views through the backbone
@@ -83,26 +82,26 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    #: Online modules copied into the EMA target (those that are not None).
-    target_modules: Tuple[str, ...] = ('backbone', 'neck', 'roi_head',
-                                       'projector')
+    #: Trunk modules copied into the EMA target (those that are not None).
+    target_modules: Tuple[str, ...] = ('backbone', 'neck', 'roi_head')
+    #: Where the flat layout's keys live now (None: no flat layout).
+    legacy: Optional[LegacyLayout] = None
 
     def __init__(self,
                  backbone: dict,
                  neck: Optional[dict] = None,
                  roi_head: Optional[dict] = None,
-                 projector: Optional[dict] = None,
-                 predictor: Optional[dict] = None,
-                 loss: Optional[dict] = None,
-                 roi_pool: Optional[dict] = None,
+                 heads: Optional[Dict[str, Optional[dict]]] = None,
                  target_ema: Optional[dict] = dict(
                      type='CosineEMA', momentum=0.01, end_momentum=0.),
                  batch_views: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 **retired) -> None:
-        reject_retired(type(self).__name__, retired)
+                 **flat) -> None:
+        if self.legacy is not None:
+            heads = self.legacy.consume(type(self).__name__, heads, flat)
+        reject_retired(type(self).__name__, flat)
         with DefaultScope.overwrite_default_scope('mmalfm'):
             super().__init__(
                 backbone=MODELS.build(backbone),
@@ -113,28 +112,56 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
                     dict(type='SelfSupDataPreprocessor')),
                 init_cfg=init_cfg)
             self.roi_head = _build(roi_head)
-            self.projector = _build(projector)
-            self.predictor = _build(predictor)
-            self.loss_module = _build(loss)
-            self.roi_pool = None
-            if roi_pool is not None:
-                self.roi_pool = MultiLevelRoIPool(**roi_pool)
-            self.target_ema = target_ema
-            self.target_net = None
-            self.build_target()
+            # mmengine's ModuleDict: init_weights reaches the heads
+            self.heads = ModuleDict({
+                name: MODELS.build(cfg)
+                for name, cfg in (heads or {}).items() if cfg is not None
+            })
+        for name, head in self.heads.items():
+            if not isinstance(head, BaseRegionHead):
+                raise TypeError(f'model.heads.{name}: {type(head).__name__} '
+                                'is not a BaseRegionHead')
+        self.with_maps = not self.heads or any(
+            h.uses_maps for h in self.heads.values())
+        if self.heads and not any(h.needs_target
+                                  for h in self.heads.values()):
+            target_ema = None  # nothing reads a target: do not build one
+        self.target_ema = target_ema
+        self.target_net = None
+        self.build_target()
         self.batch_views = batch_views
         self._ema_iter: Optional[int] = None
+        if self.legacy is not None:
+            self._register_load_state_dict_pre_hook(
+                _rename_legacy_keys, with_module=True)
+
+    def _online_modules(self) -> nn.ModuleDict:
+        """The trunk's target modules and the heads' ``target_parts``."""
+        modules = super()._online_modules()
+        parts = nn.ModuleDict()
+        for name, head in self.heads.items():
+            mirror = mirror_modules(head, head.target_parts)
+            if len(mirror):
+                parts[name] = mirror
+        if len(parts):
+            modules['heads'] = parts
+        return modules
 
     # ------------------------------------------------------------- features
     def encode(self, x: Tensor, target: bool = False) -> Feats:
-        """Feature maps of a batch of images (backbone [+ neck]); override
-        for other maps (:meth:`encode_views` splits each along dim 0)."""
+        """``(*maps, last backbone stage)`` of a batch of images: the
+        neck's maps (the backbone's without a neck; none when no head reads
+        maps), then the last stage (:meth:`encode_views` splits each along
+        dim 0)."""
         net = self.target if target else self
-        feats = net.backbone(x)
-        neck = getattr(net, 'neck', None)
-        if neck is not None:
-            feats = neck(feats)
-        return tuple(feats) if isinstance(feats, (tuple, list)) else (feats, )
+        stages = net.backbone(x)
+        if not isinstance(stages, (tuple, list)):
+            stages = (stages, )
+        maps: Sequence[Tensor] = ()
+        if self.with_maps:
+            neck = getattr(net, 'neck', None)
+            maps = neck(stages) if neck is not None else stages
+        return tuple(maps) + (stages[-1], )
 
     def encode_views(self,
                      views: Sequence[Tensor],
@@ -153,71 +180,44 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
                 out[k] = part
         return out
 
-    def pool_regions(self,
-                     feats: Feats,
-                     boxes: Tensor,
-                     levels: Optional[Tensor] = None,
-                     img_shape: Optional[Tuple[int, int]] = None) -> Tensor:
-        """RoIAlign of ``[N, M, 4]`` view boxes: ``[N, P*M, C, S, S]`` (all
-        levels, level-major) or ``[N, M, C, S, S]`` (``levels`` given);
-        ``img_shape`` = view ``(h, w)`` maps boxes by ``feat / img`` size
-        instead of ``1 / stride`` (see ``MultiLevelRoIPool``)."""
-        if self.roi_pool is None:
-            raise RuntimeError(f'{type(self).__name__} has no roi_pool')
-        return self.roi_pool(feats, boxes, levels, img_shape)
-
-    def embed_rois(self,
-                   rois: Tensor,
-                   target: bool = False,
-                   groups: Optional[SlotGroups] = None) -> Tensor:
-        """``[N, R, C, S, S]`` RoIs -> ``[N, R, D]``: roi_head, projector
-        and, online only, predictor, for all ``N*R`` RoIs in one batch.
-
-        Args:
-            rois (Tensor): ``[N, R, C, S, S]`` pooled regions.
-            target (bool): Use the target modules (no predictor).
-            groups (SlotGroups, optional): BatchNorm statistics per group
-                of slots (:func:`~mmalfm.models.utils.grouped_bn_stats`),
-                as a loop calling these modules once per group would have
-                them; None: one group (statistics span all ``N*R`` RoIs).
-        """
-        net = self.target if target else self
-        projector = getattr(net, 'projector', None)
-        predictor = None if target else self.predictor
-
-        def embed(x: Tensor) -> Tensor:
-            x = net.roi_head(x)
-            if projector is not None:
-                x = _last(projector((x, )))
-            if predictor is not None:
-                x = _last(predictor((x, )))
-            return x
-
-        n, r = rois.shape[:2]
-        if groups is None or groups.num_groups == 1:
-            return embed(rois.flatten(0, 1)).reshape(n, r, -1)
-        with grouped_bn_stats([net.roi_head, projector, predictor],
-                              groups.sizes(n)):
-            out = embed(groups.to_rows(rois))
-        return groups.from_rows(out, n)
-
     # ----------------------------------------------------------- the hooks
     def online_views(self, batch: RegionBatch) -> List[int]:
-        """Views encoded by the online network (default: all)."""
-        return list(range(batch.num_views))
+        """Views encoded by the online network: those of the heads."""
+        return sorted({v for h in self.heads.values()
+                       for v in h.online_views(batch)})
 
     def target_views(self, batch: RegionBatch) -> List[int]:
-        """Views encoded by the target network (default: all)."""
+        """Views encoded by the target network: those of the heads."""
         if self.target_net is None:
             return []
-        return list(range(batch.num_views))
+        return sorted({v for h in self.heads.values()
+                       for v in h.target_views(batch)})
 
-    @abstractmethod
     def region_losses(self, online: Dict[int, Feats],
                       target: Dict[int, Feats], batch: RegionBatch
                       ) -> Tuple[Dict[str, Tensor], StepHealth]:
-        """The method's losses (``{'loss_<term>': Tensor}``; other keys are
-        logged, not summed) and the step's health tensors."""
+        """Every head's losses (``{'loss_<term>': Tensor}``; other keys are
+        logged, not summed) and the step's merged health tensors."""
+        if not self.heads:
+            raise NotImplementedError(
+                f'{type(self).__name__} has no heads: set model.heads or '
+                'override region_losses')
+        losses: Dict[str, Tensor] = {}
+        health = StepHealth()
+        net = self.target if self.target_net is not None else {}
+        parts = net['heads'] if 'heads' in net else {}
+        for name, head in self.heads.items():
+            out, head_health = head.loss(
+                HeadInputs(online, target, batch, self.roi_head,
+                           net['roi_head'] if 'roi_head' in net else None,
+                           parts[name] if name in parts else None))
+            clash = set(out) & set(losses)
+            if clash:
+                raise KeyError(f'model.heads.{name} logs {sorted(clash)}, '
+                               'which another head logs too')
+            losses.update(out)
+            health.merge(head_health)
+        return losses, health
 
     # ---------------------------------------------------------------- step
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],

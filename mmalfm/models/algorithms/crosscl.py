@@ -126,7 +126,6 @@ class CrossCL(RegionSelfSupervisor):
         super().__init__(
             backbone=backbone,
             neck=neck,
-            loss=loss,
             target_ema=None,  # built below, once global_neck exists
             batch_views=batch_views,
             **kwargs)
@@ -135,12 +134,13 @@ class CrossCL(RegionSelfSupervisor):
             raise ValueError(f'CrossCL needs C3, C4, C5 from the backbone: '
                              f'model.backbone.out_indices={tuple(out)}; use '
                              '(1, 2, 3)')
+        with DefaultScope.overwrite_default_scope('mmalfm'):
+            self.loss_module = _build(loss)
+            self.global_neck = _build(global_neck)
+            self.global_head = _build(global_head)
         if self.neck is None or self.loss_module is None:
             raise ValueError('CrossCL needs model.neck (PartialFPN) and '
                              'model.loss (InfoNCELoss)')
-        with DefaultScope.overwrite_default_scope('mmalfm'):
-            self.global_neck = _build(global_neck)
-            self.global_head = _build(global_head)
         self.view_size = int(view_size)
         self.neg_pool = tuple(int(v) for v in neg_pool)
         self.level_strides = dict(p3=int(level_strides[0]),

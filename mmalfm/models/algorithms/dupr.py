@@ -126,7 +126,6 @@ class DUPR(RegionSelfSupervisor):
         super().__init__(
             backbone=backbone,
             neck=neck,
-            loss=loss,
             target_ema=None,  # built below, once every module exists
             batch_views=batch_views,
             **kwargs)
@@ -136,6 +135,7 @@ class DUPR(RegionSelfSupervisor):
         self.level_channels, self.level_strides = lv.channels, lv.strides
         self.level_weights = lv.weights
         with DefaultScope.overwrite_default_scope('mmalfm'):
+            self.loss_module = _build(loss)
             self.global_neck = _build(global_neck)
             self.global_head = _build(global_head)
         self.patch_necks, self.patch_pools, self.patch_queues = \

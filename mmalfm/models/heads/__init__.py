@@ -11,3 +11,18 @@ __all__ += _moco_queue_head_all
 from .res_layer_extra_norm import *  # noqa: F401,F403,E402
 from .res_layer_extra_norm import __all__ as _res_layer_extra_norm_all  # noqa: E402
 __all__ += _res_layer_extra_norm_all
+from .region_head import *  # noqa: F401,F403,E402
+from .region_head import __all__ as _region_head_all  # noqa: E402
+__all__ += _region_head_all
+from .roi_embedding import *  # noqa: F401,F403,E402
+from .roi_embedding import __all__ as _roi_embedding_all  # noqa: E402
+__all__ += _roi_embedding_all
+from .soco_region_head import *  # noqa: F401,F403,E402
+from .soco_region_head import __all__ as _soco_region_head_all  # noqa: E402
+__all__ += _soco_region_head_all
+from .gmsr_head import *  # noqa: F401,F403,E402
+from .gmsr_head import __all__ as _gmsr_head_all  # noqa: E402
+__all__ += _gmsr_head_all
+from .cdlp_head import *  # noqa: F401,F403,E402
+from .cdlp_head import __all__ as _cdlp_head_all  # noqa: E402
+__all__ += _cdlp_head_all

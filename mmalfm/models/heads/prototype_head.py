@@ -9,7 +9,7 @@ MMPretrain 1.2.0 ships no DINO head or neck (none under
 ``mmpretrain/models/{heads,necks}``), and its ``NonLinearNeck`` has neither
 the GELU MLP nor the normalised prototype layer, hence this module.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
@@ -136,6 +136,12 @@ class PrototypeHead(BaseModule):
         if self.gain is not None:
             weight = weight * self.gain[:, None]
         return F.linear(e, weight)
+
+    def forward_stages(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """``[R, in_channels]`` -> ``(embeddings [R, bottleneck_channels],
+        logits [R, num_prototypes])``: both outputs for ``RoIEmbedding``."""
+        e = self.embed(x)
+        return e, self.classify(e)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[R, in_channels]`` features -> ``[R, num_prototypes]`` logits."""

@@ -11,7 +11,6 @@ from .cell_embedding import embed_valid_cells
 from .dupr_masks import check_mask_args, important_cells, large_cells
 from .enqueue import enqueue_valid_keys
 from .patch_levels import build_patch_levels
-from .set_embedding import embed_region_sets
 from .set_levels import region_set_levels
 
 __all__ = [
@@ -20,7 +19,7 @@ __all__ = [
     'MultiLevelRoIPool', 'SlotGroups', 'grouped_bn_stats', 'gather_with_grad',
     'HEALTH_INFO_KEY', 'StepHealth', 'publish_health', 'embed_valid_cells',
     'check_mask_args', 'important_cells', 'large_cells', 'enqueue_valid_keys',
-    'build_patch_levels', 'embed_region_sets', 'region_set_levels'
+    'build_patch_levels', 'region_set_levels'
 ]
 __all__ += _negatives_all
 from .prroi_pool import *  # noqa: F401,F403,E402

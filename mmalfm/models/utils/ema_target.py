@@ -1,6 +1,6 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
 """The EMA target network of a self-supervised algorithm (a mixin)."""
-from typing import Tuple
+from typing import Sequence, Tuple
 
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
@@ -8,7 +8,26 @@ from torch import nn
 
 from mmalfm.registry import MODELS
 
-__all__ = ['EMATargetMixin']
+__all__ = ['EMATargetMixin', 'mirror_modules']
+
+
+def mirror_modules(module: nn.Module, paths: Sequence[str]) -> nn.ModuleDict:
+    """Nested ``ModuleDict`` holding the sub-modules at the dotted
+    ``paths`` of ``module`` (None skipped), keyed like ``module``: the
+    part of a head an EMA target copies (``'embedding.projector'`` ->
+    ``out.embedding.projector``)."""
+    out = nn.ModuleDict()
+    for path in paths:
+        *parents, leaf = path.split('.')
+        src, dst = module, out
+        for key in parents:
+            src = getattr(src, key)
+            if key not in dst:
+                dst[key] = nn.ModuleDict()
+            dst = dst[key]
+        if getattr(src, leaf, None) is not None:
+            dst[leaf] = getattr(src, leaf)
+    return out
 
 
 class EMATargetMixin:

@@ -46,6 +46,16 @@ class StepHealth:
     pos_pairs: Optional[Tensor] = None
     possible_pairs: Optional[Tensor] = None
 
+    def merge(self, other: 'StepHealth') -> 'StepHealth':
+        """Take ``other``'s fields where this one has none (the first head
+        to report a field keeps it) and its branches; returns self."""
+        for name in ('embeddings', 'pos_pairs', 'possible_pairs'):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(other, name))
+        for key, value in other.branches.items():
+            self.branches.setdefault(key, value)
+        return self
+
     def detach(self) -> 'StepHealth':
         """A copy whose tensors hold no graph."""
 

@@ -24,3 +24,28 @@ DELETED_KEYS = {
     'model.num_views',
     'model.num_local_views',
 }
+
+#: Top-level helper variables added on purpose (fragments share them with
+#: the configs inheriting them): ``fnmatch`` patterns of dotted paths,
+#: dropped from the current dict only.
+ADDED_KEYS = {
+    # the trunk's RoI pool, used by the SoCo and ALFM RoI embeddings
+    'roi_pool',
+    # the BYOL-style MLP of SoCo's projector/predictor and ALFM's GMSR
+    'byol_projector',
+}
+
+#: Model types whose flat keys moved into ``model.heads``: the recorded
+#: ``model`` is read through the class's own ``legacy`` declaration
+#: (``LegacyLayout.upgrade_config``, the same code that builds old configs).
+MOVED_TO_HEADS = {'SoCo', 'ALFM'}
+
+#: Keys of ``_base_`` fragments moved on purpose: ``{config: {recorded
+#: dotted path: current dotted path}}`` (a move target is compared, not
+#: dropped as an ``ADDED_KEYS`` match).
+MOVED_KEYS = {
+    # the trunk states its RoI pool for the heads, not as a model key
+    'configs/_base_/models/r50-fpn-4conv1fc_trunk.py': {
+        'model.roi_pool': 'roi_pool'
+    },
+}

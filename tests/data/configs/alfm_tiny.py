@@ -14,15 +14,20 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(
             in_channels=16, conv_out_channels=16, fc_out_channels=32)),
-    projector=dict(in_channels=64, hid_channels=64, out_channels=16),
-    cdlp_head=dict(
-        in_channels=32,
-        hid_channels=64,
-        bottleneck_channels=16,
-        num_prototypes=num_prototypes),
-    cdlp_loss=dict(out_dim=num_prototypes, warmup_teacher_temp_epochs=0),
-    # the demo thresholds (64 px) scaled to 32 px
-    level_thresholds=(7, 14, 28, 32))
+    heads=dict(
+        gmsr=dict(
+            projector=dict(in_channels=64, hid_channels=64, out_channels=16)),
+        cdlp=dict(
+            embedding=dict(
+                projector=dict(
+                    in_channels=32,
+                    hid_channels=64,
+                    bottleneck_channels=16,
+                    num_prototypes=num_prototypes)),
+            loss=dict(
+                out_dim=num_prototypes, warmup_teacher_temp_epochs=0),
+            # the demo thresholds (64 px) scaled to 32 px
+            level_thresholds=(7, 14, 28, 32))))
 
 # the demo's pipeline with 32-px global views and 16-px local patches
 train_pipeline = [

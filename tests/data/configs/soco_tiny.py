@@ -14,10 +14,15 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(
             in_channels=16, conv_out_channels=16, fc_out_channels=32)),
-    projector=dict(in_channels=32, hid_channels=64, out_channels=16),
-    predictor=dict(in_channels=16, hid_channels=64, out_channels=16),
-    # the demo thresholds (64 px) scaled to 32 px
-    level_thresholds=(7, 14, 28, 32))
+    heads=dict(
+        region=dict(
+            embedding=dict(
+                projector=dict(
+                    in_channels=32, hid_channels=64, out_channels=16),
+                predictor=dict(
+                    in_channels=16, hid_channels=64, out_channels=16)),
+            # the demo thresholds (64 px) scaled to 32 px
+            level_thresholds=(7, 14, 28, 32))))
 
 # the demo's views at half size, and the box cutout
 train_pipeline = [
