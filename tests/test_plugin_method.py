@@ -24,7 +24,7 @@ DETECTOR = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection', 'demo',
                     'faster-rcnn_r18q-fpn-4conv1fc_1xb4-demo.py')
 #: Every name the plugin defines or registers.
 NAMES = ('ToyRegion', 'ToyRegionHead', 'ToyCosineLoss', 'ToyOverlapSampler',
-         'toyregion', 'toy_region', 'toy_head')
+         'toyregion', 'toy_region')
 
 
 def _data(coco: str):
@@ -65,7 +65,7 @@ def test_train_logs_the_plugin_loss_and_health(trained):
     rows = [json.loads(line) for line in logs[0].read_text().splitlines()]
     steps = [r for r in rows if 'loss_toy' in r]
     assert [r['iter'] for r in steps] == [1, 2, 3, 4]
-    # the health hook reads what the plugin's region_losses returned:
+    # the health hook reads what the plugin head's loss returned:
     # 4 grid cells matched per image, in every step
     assert all(r['health/num_pos'] > 0 for r in steps), steps
 
@@ -78,8 +78,8 @@ def test_export_with_check_keeps_the_backbone_only(trained, tmp_path):
                       DETECTOR])
     assert "method: toyregion (from config model type 'ToyRegion')" in \
         proc.stdout
-    assert re.search(r'toy_head +4 tensors +\(toy region head\)',
-                     proc.stdout), proc.stdout
+    assert re.search(r'^ +heads +4 tensors +\(toy region head\)$',
+                     proc.stdout, re.M), proc.stdout
     assert 'ok: every requested key present with the right shape' in \
         proc.stdout
     state = torch.load(out, map_location='cpu')['state_dict']

@@ -8,24 +8,26 @@ benchmark and the demo runner work on it (``tests/test_plugin_method.py``;
 ``docs/advanced_guides/add_a_method.md`` walks through it).
 
 The method ("ToyRegion"): the overlap of two random crops is cut into a
-2 x 2 grid of cells (the region sampler); every cell is RoI-pooled from
-the last backbone stage of both views and embedded by a small MLP head,
-online and EMA target; the head's loss pulls each online cell embedding
-towards the target embedding of the same cell in the other view
-(``2 - 2 cos``, symmetrised).
+2 x 2 grid of cells (the region sampler); the head (``model.heads``, a
+``BaseRegionHead``) RoI-pools every cell from the last backbone stage of
+both views, online and EMA target, and embeds it by its small MLP (the
+target by the EMA copy of the MLP); its loss pulls each online cell
+embedding towards the target embedding of the same cell in the other view
+(``2 - 2 cos``, symmetrised). The algorithm is the trunk (a backbone, no
+neck) and the EMA target: it only declares what a detector reuses
+(docs/advanced_guides/heads.md).
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
 from mmalfm.datasets.transforms.regions import BaseRegionSampler
 from mmalfm.models.algorithms.base import Feats, RegionSelfSupervisor
-from mmalfm.models.utils import StepHealth
+from mmalfm.models.heads.region_head import BaseRegionHead, HeadInputs
+from mmalfm.models.utils import MultiLevelRoIPool, StepHealth
 from mmalfm.registry import MODELS, TASK_UTILS
 from mmalfm.structures import (RegionBatch, Regions, RegionSet, TransferSpec,
                                ViewGeometry, crop_intersection)
@@ -94,71 +96,84 @@ class ToyCosineLoss(nn.Module):
 
 
 @MODELS.register_module()
-class ToyRegionHead(BaseModule):
-    """RoI features -> embedding (mean over the RoI, then an MLP); owns its
-    loss, as MMPretrain's heads do.
+class ToyRegionHead(BaseRegionHead):
+    """The toy method's head: RoI pool -> mean over the RoI -> MLP, and its
+    loss, as MMPretrain's heads do. The EMA target copies the MLP
+    (``target_parts``); the pool has no weights.
+
+    Logged keys: ``loss_toy``.
 
     Args:
+        roi_pool (dict): :class:`~mmalfm.models.utils.MultiLevelRoIPool`
+            arguments (``output_size``, ``featmap_strides``); it pools the
+            first ``len(featmap_strides)`` maps.
         in_channels (int): Channels of the pooled RoIs.
         out_channels (int): Embedding size.
         loss (dict): The loss config.
+        init_cfg (dict, optional): Initialisation config.
     """
 
-    def __init__(self, in_channels: int, out_channels: int,
-                 loss: dict = dict(type='ToyCosineLoss')) -> None:
-        super().__init__()
+    target_parts = ('mlp', )
+
+    def __init__(self,
+                 roi_pool: dict,
+                 in_channels: int,
+                 out_channels: int,
+                 loss: dict = dict(type='ToyCosineLoss'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.roi_pool = MultiLevelRoIPool(**roi_pool)
         self.mlp = nn.Sequential(
             nn.Linear(in_channels, out_channels), nn.ReLU(inplace=True),
             nn.Linear(out_channels, out_channels))
-        self.loss_module = MODELS.build(loss)
+        with DefaultScope.overwrite_default_scope('mmalfm'):
+            self.loss_module = MODELS.build(loss)
 
-    def forward(self, rois: Tensor) -> Tensor:
-        """``[N, M, C, S, S]`` -> ``[N, M, D]``."""
-        return self.mlp(rois.mean(dim=(-2, -1)))
+    def online_views(self, batch: RegionBatch) -> List[int]:
+        """The two views of the sampler's pair (raises without it)."""
+        a, b = batch.only_pair('ToyRegion', 'ToyOverlapSampler')
+        return [a.view, b.view]
 
-    def loss(self, online: Tensor, target: Tensor, valid: Tensor) -> Tensor:
+    def target_views(self, batch: RegionBatch) -> List[int]:
+        return self.online_views(batch)
+
+    def _embed(self, feats: Feats, boxes: Tensor, mlp: nn.Module) -> Tensor:
+        """``[N, M, 4]`` view boxes -> ``[N, M, D]``: pool the maps (here
+        the last backbone stage), mean over each RoI, ``mlp``."""
+        rois = self.roi_pool(tuple(feats[:self.roi_pool.num_levels]), boxes)
+        return mlp(rois.mean(dim=(-2, -1)))
+
+    def _loss(self, online: Tensor, target: Tensor, valid: Tensor) -> Tensor:
         """The loss of ``[N, M, D]`` online vs target rows, ``[N, M]``
         valid mask."""
         return self.loss_module(
             online.flatten(0, 1), target.flatten(0, 1), valid.flatten())
 
-
-@MODELS.register_module()
-class ToyRegion(RegionSelfSupervisor):
-    """The toy region method (see the module docstring).
-
-    Args:
-        toy_head (dict): The ``ToyRegionHead`` config.
-        **kwargs: :class:`RegionSelfSupervisor` arguments (``backbone``,
-            ``roi_pool``, ``target_ema``, ...).
-    """
-
-    transfer = TransferSpec(
-        name='toyregion', drops=dict(toy_head='toy region head'))
-    target_modules = ('backbone', 'toy_head')
-
-    def __init__(self, toy_head: dict, **kwargs) -> None:
-        super().__init__(**kwargs)
-        with DefaultScope.overwrite_default_scope('mmalfm'):
-            self.toy_head = MODELS.build(toy_head)
-        self.build_target()  # the target copies the head too
-
-    def _embed(self, feats: Dict[int, Feats], view: int, boxes: Tensor,
-               target: bool) -> Tensor:
-        head = self.target.toy_head if target else self.toy_head
-        return head(self.pool_regions(feats[view], boxes))
-
-    def region_losses(self, online: Dict[int, Feats],
-                      target: Dict[int, Feats], batch: RegionBatch
-                      ) -> Tuple[Dict[str, Tensor], StepHealth]:
-        a, b = batch.only_pair('ToyRegion', 'ToyOverlapSampler')
+    def loss(self, inputs: HeadInputs) -> Tuple[Dict[str, Tensor],
+                                                StepHealth]:
+        a, b = inputs.batch.only_pair('ToyRegion', 'ToyOverlapSampler')
         valid = (a.ids >= 0) & (a.ids == b.ids)
-        q_a = self._embed(online, a.view, a.boxes, False)
-        q_b = self._embed(online, b.view, b.boxes, False)
-        z_a = self._embed(target, a.view, a.boxes, True)
-        z_b = self._embed(target, b.view, b.boxes, True)
-        loss = self.toy_head.loss(q_a, z_b, valid) + \
-            self.toy_head.loss(q_b, z_a, valid)
+        mlp, target_mlp = self.mlp, inputs.target_parts.mlp
+        q_a = self._embed(inputs.online[a.view], a.boxes, mlp)
+        q_b = self._embed(inputs.online[b.view], b.boxes, mlp)
+        z_a = self._embed(inputs.target[a.view], a.boxes, target_mlp)
+        z_b = self._embed(inputs.target[b.view], b.boxes, target_mlp)
+        loss = self._loss(q_a, z_b, valid) + self._loss(q_b, z_a, valid)
         health = StepHealth(embeddings=q_a[valid], pos_pairs=valid)
         return dict(loss_toy=loss), health
 
+
+@MODELS.register_module()
+class ToyRegion(RegionSelfSupervisor):
+    """The toy region method (see the module docstring): the trunk (a
+    backbone, no neck), an EMA target, and the heads of ``model.heads``
+    (here a ``ToyRegionHead``). It only declares what a detector reuses.
+
+    Args:
+        **kwargs: :class:`RegionSelfSupervisor` arguments (``backbone``,
+            ``heads``, ``target_ema``, ...).
+    """
+
+    transfer = TransferSpec(
+        name='toyregion', drops=dict(heads='toy region head'))
+    target_modules = ('backbone', )

@@ -24,12 +24,13 @@ model = dict(
         out_indices=(3, ),
         norm_cfg=dict(type='BN'),
         zero_init_residual=False),
-    roi_pool=dict(output_size=2, featmap_strides=[32]),
-    toy_head=dict(
-        type='ToyRegionHead',
-        in_channels=128,
-        out_channels=16,
-        loss=dict(type='ToyCosineLoss')),
+    heads=dict(
+        toy=dict(
+            type='ToyRegionHead',
+            roi_pool=dict(output_size=2, featmap_strides=[32]),
+            in_channels=128,
+            out_channels=16,
+            loss=dict(type='ToyCosineLoss'))),
     target_ema=dict(type='CosineEMA', momentum=0.01, end_momentum=0.))
 
 train_pipeline = [
