@@ -42,6 +42,8 @@ COMMON_DROPS: Mapping[str, str] = MappingProxyType({
     'data_preprocessor': 'data preprocessor buffers',
     'loss_module': 'loss module (queues / prototypes / centers)',
     'roi_head': 'RoI head parts the method does not transfer',
+    'heads': 'pretraining heads (projectors, predictors, prototypes, loss '
+    'state)',
 })
 
 #: Top-level groups a detector has too: never "training only".

@@ -282,7 +282,7 @@ def test_configuration_errors():
             type='RoIEmbedding', roi_pool=dict(output_size=7))))
     with pytest.raises(ValueError, match='global_views'):
         build(gmsr=dict(global_views=(1, 1)))
-    with pytest.raises(ValueError, match='CDLP needs a teacher'):
+    with pytest.raises(ValueError, match='heads.cdlp reads an EMA target'):
         build(target_ema=None)
     for key in ('num_views', 'num_local_views'):
         with pytest.raises(ValueError) as err:

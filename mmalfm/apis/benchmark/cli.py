@@ -26,9 +26,9 @@ in the nested one only):
   ``target`` argument); for models without ``encode_views`` (MMPretrain's
   BYOL) ``target_forward`` is ``target_net`` and the rest of the forward is
   ``model_unsplit``;
-* ``region_head``: ``pool_regions`` + ``embed_rois`` (RoI pooling, RoI head,
-  projector, predictor, online and target);
-* ``loss``: the rest of ``region_losses`` (or the head's ``loss``);
+* ``region_head``: the heads' ``RoIEmbedding`` (``pool`` and forward: RoI
+  pooling, RoI head, projector, predictor, online and target);
+* ``loss``: the rest of ``region_losses`` (the heads' ``loss``);
 * ``backward``; ``optimizer``: ``step`` + ``zero_grad``; ``ema``: the target
   update (``update_target`` / ``target_net.update_parameters``).
 

@@ -114,19 +114,26 @@ def instrument_model(model, timer: SectionTimer, patcher: Patcher) -> str:
                 'online_forward'))
         for name, sec in (('region_losses', 'loss'),
                           ('collate_regions', 'geometry'),
-                          ('pool_regions', 'region_head'),
-                          ('embed_rois', 'region_head'),
                           ('update_target', 'ema')):
             if hasattr(model, name):
                 patcher.set(model, name, timer.wrap(getattr(model, name),
                                                     sec))
+        # the heads' RoI embeddings (pool -> RoI head -> MLPs)
+        heads = list(getattr(model, 'heads', {}).values())
+        for head in heads:
+            embedding = getattr(head, 'embedding', None)
+            for name in ('pool', 'forward'):
+                if hasattr(embedding, name):
+                    patcher.set(embedding, name, timer.wrap(
+                        getattr(embedding, name), 'region_head'))
         # module-level helpers the algorithm modules (and the base) import
         from mmalfm.structures import ViewGeometry
         patcher.set(ViewGeometry, 'collate',
                     classmethod(timer.wrap(
                         ViewGeometry.collate.__func__, 'geometry')))
         seen = set()
-        for cls in type(model).__mro__:
+        for cls in [c for obj in [model] + heads
+                    for c in type(obj).__mro__]:
             mod = sys.modules.get(cls.__module__)
             if mod is None or mod in seen or \
                     not cls.__module__.startswith('mmalfm'):

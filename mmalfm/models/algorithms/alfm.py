@@ -54,6 +54,7 @@ class ALFM(RegionSelfSupervisor):
     transfer = TransferSpec(
         name='alfm', neck='fpn', box_head=True,
         default='backbone+fpn+bbox_head',
+        # the flat layout's groups (checkpoints from before the heads)
         drops=dict(projector='projector MLP', predictor='predictor MLP',
                    cdlp_head='CDLP head (prototypes)',
                    cdlp_loss='distillation loss state (centers)',
@@ -89,7 +90,7 @@ class ALFM(RegionSelfSupervisor):
             'redundancy_loss.': _CDLP + 'redundancy_loss.'
         },
         optional_heads=dict(
-            cdlp=('cdlp_head', 'cdlp_loss', 'redundancy_loss')))
+            cdlp=('embedding.projector', 'loss', 'redundancy_loss')))
 
     def __init__(self,
                  *args,
@@ -103,9 +104,6 @@ class ALFM(RegionSelfSupervisor):
         if self.with_maps and None in (self.neck, self.roi_head):
             raise ValueError('ALFM: region heads need model.neck and '
                              'model.roi_head')
-        if any(h.needs_target for h in self.heads.values()) and \
-                self.target_net is None:
-            raise ValueError('ALFM: CDLP needs a teacher (model.target_ema)')
 
     def region_losses(self, online: Dict[int, Feats],
                       target: Dict[int, Feats], batch: RegionBatch

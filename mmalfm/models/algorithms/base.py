@@ -121,10 +121,12 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
             if not isinstance(head, BaseRegionHead):
                 raise TypeError(f'model.heads.{name}: {type(head).__name__} '
                                 'is not a BaseRegionHead')
-        self.with_maps = not self.heads or any(
-            h.uses_maps for h in self.heads.values())
-        if self.heads and not any(h.needs_target
-                                  for h in self.heads.values()):
+            if head.needs_target and target_ema is None:
+                raise ValueError(f'model.heads.{name} reads an EMA target: '
+                                 'set model.target_ema')
+        self.with_maps = any(h.uses_maps for h in self.heads.values()) \
+            or not self.heads
+        if self.heads and not any(h.needs_target for h in self.heads.values()):
             target_ema = None  # nothing reads a target: do not build one
         self.target_ema = target_ema
         self.target_net = None

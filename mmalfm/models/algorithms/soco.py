@@ -36,6 +36,7 @@ class SoCo(RegionSelfSupervisor):
         neck='fpn',
         box_head=True,
         default='backbone+fpn+bbox_head (FPN) | backbone+res5 (C4)',
+        # the flat layout's groups (checkpoints from before the heads)
         drops=dict(projector='projector MLP', predictor='predictor MLP'),
         export_flags=('--with-neck', '--with-head'))
 

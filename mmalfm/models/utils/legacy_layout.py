@@ -23,11 +23,28 @@ TARGET_PREFIX = 'target_net.module.'
 
 def _set_path(tree: dict, path: str, value) -> None:
     """``tree['a']['b']['c'] = value`` for ``path='a.b.c'`` (dicts made
-    on the way)."""
+    on the way); a dict value updates a dict already there, as a child
+    config (or ``--cfg-options``) updates its base."""
     *parents, leaf = path.split('.')
     for key in parents:
-        tree = tree.setdefault(key, {})
-    tree[leaf] = value
+        if tree.get(key) is None:
+            tree[key] = {}
+        tree = tree[key]
+    old = tree.get(leaf)
+    if isinstance(value, dict) and isinstance(old, dict):
+        for key, item in value.items():
+            _set_path(old, key, item)
+    else:
+        tree[leaf] = value
+
+
+def _get_path(tree: dict, path: str):
+    """``tree['a']['b']`` for ``path='a.b'``; None if absent."""
+    for key in path.split('.'):
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(key)
+    return tree
 
 
 @dataclass(frozen=True)
@@ -45,9 +62,9 @@ class LegacyLayout:
             the EMA target's copies (``target_net.module.<prefix>``) are
             renamed the same way.
         optional_heads (Mapping[str, tuple]): A head switched off (None)
-            when every listed flat key is None or absent, e.g. ALFM's CDLP
-            head without ``cdlp_head``, ``cdlp_loss`` and
-            ``redundancy_loss``.
+            when every listed path (relative to the head) ends up None or
+            absent, e.g. ALFM's CDLP head without ``embedding.projector``,
+            ``loss`` and ``redundancy_loss``.
     """
     heads: Mapping[str, dict]
     config: Mapping[str, str]
@@ -59,23 +76,31 @@ class LegacyLayout:
         """A copy of the model config ``model`` with its flat keys moved
         into ``heads``; unchanged when it has none.
 
+        Without ``heads`` the flat keys fill the declared skeleton (an old
+        config). With ``heads`` they update it at their new paths (a flat
+        ``--cfg-options`` key on a current config, e.g.
+        ``model.assigned_level_only=True``).
+
         Raises:
-            ValueError: ``model`` mixes flat keys and ``heads``.
+            ValueError: A flat key belongs to a head switched off (None).
         """
         flat = [k for k in self.config if k in model]
         if not flat:
             return dict(model)
-        if model.get('heads') is not None:
-            raise ValueError(
-                f'{name}: the flat keys {flat} and heads cannot be mixed; '
-                f'move them to {[self.config[k] for k in flat]}')
         out = {k: v for k, v in model.items() if k not in self.config}
-        heads = copy.deepcopy(dict(self.heads))
+        given = model.get('heads')
+        heads = copy.deepcopy(dict(given if given is not None else
+                                   self.heads))
         for key in flat:
-            _set_path(heads, self.config[key].split('.', 1)[1],
-                      copy.deepcopy(model[key]))
-        for head, keys in self.optional_heads.items():
-            if all(model.get(k) is None for k in keys):
+            head, path = self.config[key].split('.', 2)[1:]
+            if given is not None and heads.get(head) is None:
+                raise ValueError(f'{name}: model.{key} belongs to '
+                                 f'model.heads.{head}, which is off (None)')
+            heads.setdefault(head, {})
+            _set_path(heads[head], path, copy.deepcopy(model[key]))
+        for head, paths in self.optional_heads.items():
+            if heads.get(head) is not None and all(
+                    _get_path(heads[head], p) is None for p in paths):
                 heads[head] = None
         out['heads'] = heads
         return out

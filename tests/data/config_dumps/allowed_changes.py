@@ -27,7 +27,7 @@ DELETED_KEYS = {
 
 #: Top-level helper variables added on purpose (fragments share them with
 #: the configs inheriting them): ``fnmatch`` patterns of dotted paths,
-#: dropped from the current dict only.
+#: dropped from both sides (configs recorded later have them).
 ADDED_KEYS = {
     # the trunk's RoI pool, used by the SoCo and ALFM RoI embeddings
     'roi_pool',
