@@ -23,7 +23,6 @@ A method whose terms are not (yet) heads overrides :meth:`region_losses`
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import ModuleDict
 from mmengine.registry import DefaultScope
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
@@ -31,7 +30,7 @@ from torch import Tensor, nn
 
 from mmalfm.registry import MODELS
 from mmalfm.structures import RegionBatch, RegionSetBatch
-from ..heads.region_head import BaseRegionHead, Feats, HeadInputs
+from ..heads.region_head import Feats, HeadInputs, build_heads
 from ..utils import StepHealth, publish_health
 from ..utils.build import build_optional as _build
 from ..utils.build import first_output as _last  # noqa: F401 (subclasses)
@@ -112,18 +111,8 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
                     dict(type='SelfSupDataPreprocessor')),
                 init_cfg=init_cfg)
             self.roi_head = _build(roi_head)
-            # mmengine's ModuleDict: init_weights reaches the heads
-            self.heads = ModuleDict({
-                name: MODELS.build(cfg)
-                for name, cfg in (heads or {}).items() if cfg is not None
-            })
-        for name, head in self.heads.items():
-            if not isinstance(head, BaseRegionHead):
-                raise TypeError(f'model.heads.{name}: {type(head).__name__} '
-                                'is not a BaseRegionHead')
-            if head.needs_target and target_ema is None:
-                raise ValueError(f'model.heads.{name} reads an EMA target: '
-                                 'set model.target_ema')
+            self.heads = build_heads(heads, self.backbone, self.neck,
+                                     target_ema)
         self.with_maps = any(h.uses_maps for h in self.heads.values()) \
             or not self.heads
         if self.heads and not any(h.needs_target for h in self.heads.values()):

@@ -26,3 +26,6 @@ __all__ += _gmsr_head_all
 from .cdlp_head import *  # noqa: F401,F403,E402
 from .cdlp_head import __all__ as _cdlp_head_all  # noqa: E402
 __all__ += _cdlp_head_all
+from .moco_global_head import *  # noqa: F401,F403,E402
+from .moco_global_head import __all__ as _moco_global_head_all  # noqa: E402
+__all__ += _moco_global_head_all

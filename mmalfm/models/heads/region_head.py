@@ -21,13 +21,14 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleDict
 from torch import Tensor, nn
 
+from mmalfm.registry import MODELS
 from mmalfm.structures import RegionBatch
 from ..utils.health import StepHealth
 
-__all__ = ['Feats', 'HeadInputs', 'BaseRegionHead']
+__all__ = ['Feats', 'HeadInputs', 'BaseRegionHead', 'build_heads']
 
 #: One view's encoding: ``(*maps, last backbone stage)``; ``maps`` are the
 #: neck's outputs (or the backbone's without a neck), empty when no head
@@ -78,6 +79,13 @@ class BaseRegionHead(BaseModule):
         """Whether the head reads an EMA target."""
         return bool(self.target_parts)
 
+    def bind_trunk(self, backbone: nn.Module,
+                   neck: Optional[nn.Module]) -> None:
+        """Build the parts whose shapes depend on the trunk (e.g. one MLP
+        per backbone level); called once, right after the head is built,
+        so that parameters are created in config order. Default: nothing.
+        """
+
     def online_views(self, batch: RegionBatch) -> List[int]:
         """Views the online network encodes for this head (checked here:
         a batch without what the head needs raises, naming the fix)."""
@@ -92,3 +100,31 @@ class BaseRegionHead(BaseModule):
                                                 StepHealth]:
         """The head's loss terms (``{'loss_<term>': Tensor}``; other keys
         are logged, not summed) and its health tensors."""
+
+
+def build_heads(cfgs: Optional[Dict[str, Optional[dict]]],
+                backbone: nn.Module, neck: Optional[nn.Module],
+                target_ema: Optional[dict]) -> ModuleDict:
+    """Build ``model.heads`` in config order (a None value: head off),
+    each bound to the trunk right away.
+
+    Returns MMEngine's ``ModuleDict`` (``init_weights`` reaches the heads).
+
+    Raises:
+        TypeError: A head is no :class:`BaseRegionHead`.
+        ValueError: A head reads an EMA target but ``target_ema`` is None.
+    """
+    heads = ModuleDict()
+    for name, cfg in (cfgs or {}).items():
+        if cfg is None:
+            continue
+        head = MODELS.build(cfg)
+        if not isinstance(head, BaseRegionHead):
+            raise TypeError(f'model.heads.{name}: {type(head).__name__} is '
+                            'not a BaseRegionHead')
+        head.bind_trunk(backbone, neck)
+        if head.needs_target and target_ema is None:
+            raise ValueError(f'model.heads.{name} reads an EMA target: set '
+                             'model.target_ema')
+        heads[name] = head
+    return heads

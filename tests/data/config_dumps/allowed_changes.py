@@ -38,7 +38,7 @@ ADDED_KEYS = {
 #: Model types whose flat keys moved into ``model.heads``: the recorded
 #: ``model`` is read through the class's own ``legacy`` declaration
 #: (``LegacyLayout.upgrade_config``, the same code that builds old configs).
-MOVED_TO_HEADS = {'SoCo', 'ALFM'}
+MOVED_TO_HEADS = {'SoCo', 'ALFM', 'CrossCL', 'DUPR'}
 
 #: Keys of ``_base_`` fragments moved on purpose: ``{config: {recorded
 #: dotted path: current dotted path}}`` (a move target is compared, not
