@@ -33,7 +33,6 @@ from mmalfm.structures import RegionBatch, RegionSetBatch
 from ..heads.region_head import Feats, HeadInputs, build_heads
 from ..utils import StepHealth, publish_health
 from ..utils.build import build_optional as _build
-from ..utils.build import first_output as _last  # noqa: F401 (subclasses)
 from ..utils.ema_target import EMATargetMixin, mirror_modules
 from ..utils.legacy_layout import LegacyLayout
 from ..utils.retired_keys import reject_retired
