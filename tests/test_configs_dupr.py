@@ -30,13 +30,15 @@ def test_config_builds_its_model(path):
     assert cfg.default_scope == 'mmalfm'
     # the queues' sizes do not change the model's structure: keep the
     # R50 builds light
-    cfg.model.global_head.queue_len = 16
-    cfg.model.patch_queue_len = 16
+    cfg.model.heads.moco.head.queue_len = 16
+    cfg.model.heads.reid.patch_queue_len = 16
     with DefaultScope.overwrite_default_scope('mmalfm'):
         model = MODELS.build(cfg.model)
     assert isinstance(model, DUPR)
-    assert len(model.patch_necks) == len(model.levels) == 3
-    names = model.level_names
+    assert list(model.heads) == ['moco', 'reid']
+    reid = model.heads.reid
+    assert len(reid.patch_necks) == len(reid.levels) == 3
+    names = reid.level_names
     assert names == (['p3', 'p4', 'p5'] if model.with_neck else
                      ['c3', 'c4', 'c5'])
     sampler = cfg.train_dataloader.dataset.pipeline[1].region_sampler

@@ -21,12 +21,16 @@ crop_size = 64
 
 model = dict(
     backbone=dict(depth=18, stem_channels=16, base_channels=16),
-    global_neck=dict(in_channels=128, hid_channels=512, out_channels=64),
-    # queues shrunk to the 240-image data set: the global queue (128 keys,
-    # about half an epoch) holds no older key of the query's own image
-    global_head=dict(feat_dim=64, queue_len=128),
-    patch_neck=dict(hid_channels=512, out_channels=64),
-    patch_queue_len=1024)
+    heads=dict(
+        moco=dict(
+            neck=dict(in_channels=128, hid_channels=512, out_channels=64),
+            # queues shrunk to the 240-image data set: the global queue (128
+            # keys, about half an epoch) holds no older key of the query's
+            # own image
+            head=dict(feat_dim=64, queue_len=128)),
+        reid=dict(
+            patch_neck=dict(hid_channels=512, out_channels=64),
+            patch_queue_len=1024)))
 
 # the base views at crop_size
 train_pipeline = [

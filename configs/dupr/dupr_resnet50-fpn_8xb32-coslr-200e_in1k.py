@@ -15,6 +15,6 @@ model = dict(
         add_extra_convs=False,
         num_outs=4,
         norm_cfg={{_base_.norm_cfg}}),
-    levels=(1, 2, 3))  # neck outputs: P3, P4, P5
+    heads=dict(reid=dict(levels=(1, 2, 3))))  # neck outputs: P3, P4, P5
 # the P2 branch of the FPN is unused in pretraining
 find_unused_parameters = True

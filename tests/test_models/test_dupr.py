@@ -26,21 +26,11 @@ BN = dict(type='BN')
 
 
 def tiny_cfg(**overrides) -> dict:
-    """DUPR with ResNet-18 at 1/8 width (C2-C5: 8/16/32/64 channels)."""
-    cfg = dict(
-        type='DUPR',
-        backbone=dict(
-            type='mmdet.ResNet',
-            depth=18,
-            stem_channels=8,
-            base_channels=8,
-            out_indices=(0, 1, 2, 3),
-            norm_cfg=BN,
-            norm_eval=False),
-        global_neck=dict(
-            type='MoCoV2Neck', in_channels=64, hid_channels=32,
-            out_channels=16),
-        global_head=dict(type='MoCoQueueHead', feat_dim=16, queue_len=8),
+    """DUPR with ResNet-18 at 1/8 width (C2-C5: 8/16/32/64 channels);
+    ``overrides`` of the trunk (``backbone``, ``neck``) or of the patch
+    head (``heads.reid``)."""
+    reid = dict(
+        type='PatchReIDHead',
         patch_neck=dict(
             type='NonLinearNeck',
             hid_channels=32,
@@ -51,9 +41,28 @@ def tiny_cfg(**overrides) -> dict:
             with_avg_pool=True,
             norm_cfg=dict(type='BN1d')),
         loss=dict(type='InfoNCELoss', temperature=0.2),
-        patch_queue_len=5,
+        patch_queue_len=5)
+    cfg = dict(
+        type='DUPR',
+        backbone=dict(
+            type='mmdet.ResNet',
+            depth=18,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(0, 1, 2, 3),
+            norm_cfg=BN,
+            norm_eval=False),
+        heads=dict(
+            moco=dict(
+                type='MoCoGlobalHead',
+                neck=dict(
+                    type='MoCoV2Neck', in_channels=64, hid_channels=32,
+                    out_channels=16),
+                head=dict(type='MoCoQueueHead', feat_dim=16, queue_len=8)),
+            reid=reid),
         target_ema=dict(type='ExponentialMovingAverage', momentum=0.001))
-    cfg.update(overrides)
+    for key, value in overrides.items():
+        (cfg if key in ('backbone', 'neck') else reid)[key] = value
     return cfg
 
 
@@ -177,7 +186,7 @@ def test_batch_without_any_overlap_gives_only_the_global_loss(hub):
         assert losses[f'loss_reid_{name}'].item() == 0
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
-    assert int(model.patch_queues[0].ptr) == 0  # nothing enqueued
+    assert int(model.heads.reid.patch_queues[0].ptr) == 0  # none enqueued
 
 
 def test_reid_nce_hand_computed_with_gallery_and_queue():
@@ -192,12 +201,13 @@ def test_reid_nce_hand_computed_with_gallery_and_queue():
     l0 = -1 / t + math.log(math.exp(1 / t) + math.exp(0.6 / t) + 1)
     # query 1: positive 0.8, gallery k0 (0), k2 masked, queue 1
     l1 = -0.8 / t + math.log(math.exp(0.8 / t) + 1 + math.exp(1 / t))
-    loss = reid_nce(model.loss_module, q, k, valid, queue)
+    loss_module = model.heads.reid.loss_module
+    loss = reid_nce(loss_module, q, k, valid, queue)
     assert loss.item() == pytest.approx((l0 + l1) / 2, rel=1e-6)
     # a perfect positive with orthogonal negatives at a low temperature -> 0
-    model.loss_module.temperature = 0.01
+    loss_module.temperature = 0.01
     q2 = torch.eye(3)[None]
-    loss = reid_nce(model.loss_module, q2, q2.clone(),
+    loss = reid_nce(loss_module, q2, q2.clone(),
                     torch.ones(1, 3, dtype=torch.bool), torch.eye(3)[2:])
     # queue key e2 equals cell 2's positive: rows 0, 1 see only orthogonal
     # negatives, row 2 has a tie with its queue copy: log 2 / 3 in total
@@ -211,19 +221,20 @@ def test_queue_pointer_wraps_and_is_restored(hub):
         hub.update_info('iter', it)
         with torch.no_grad():
             model.loss(inputs, samples)
-        for queue in model.patch_queues:
+        for queue in model.heads.reid.patch_queues:
             assert int(queue.ptr) == ptr  # (ptr + 16) % 5
             torch.testing.assert_close(queue.queue.norm(dim=1),
                                        torch.ones(5))
     state = model.state_dict()
     for j in range(3):
-        assert f'patch_queues.{j}.queue' in state
-        assert f'patch_queues.{j}.ptr' in state
-    assert 'global_head.queue.queue' in state
+        assert f'heads.reid.patch_queues.{j}.queue' in state
+        assert f'heads.reid.patch_queues.{j}.ptr' in state
+    assert 'heads.moco.head.queue.queue' in state
     fresh = build()
-    assert int(fresh.patch_queues[0].ptr) == 0
+    assert int(fresh.heads.reid.patch_queues[0].ptr) == 0
     fresh.load_state_dict(state)
-    for a, b in zip(model.patch_queues, fresh.patch_queues):
+    for a, b in zip(model.heads.reid.patch_queues,
+                    fresh.heads.reid.patch_queues):
         assert torch.equal(a.queue, b.queue) and torch.equal(a.ptr, b.ptr)
 
 
@@ -251,18 +262,19 @@ def test_key_gather_pads_ranks_to_the_largest_set(monkeypatch):
 
 
 def test_level_not_output_by_the_backbone_is_a_build_error():
-    with pytest.raises(ValueError, match=r'model.levels=\[1, 4\].*\[4\]'):
+    with pytest.raises(ValueError,
+                       match=r'model\.heads\.reid\.levels=\[1, 4\].*\[4\]'):
         build(levels=(1, 4))
     bb = tiny_cfg()['backbone']
     with pytest.raises(ValueError, match=r'out_indices=\(3,\)'):
         build(backbone=dict(bb, out_indices=(3, )))
-    with pytest.raises(ValueError, match='model.level_weights'):
+    with pytest.raises(ValueError, match=r'model\.heads\.reid\.level_weights'):
         build(level_weights=(1., 1.))
     neck = dict(type='mmdet.FPN', in_channels=[8, 16, 32, 64],
                 out_channels=16, num_outs=4)
     with pytest.raises(ValueError, match='num_outs=4'):
         build(neck=neck, levels=(1, 4))
-    fpn = build(neck=neck)
+    fpn = build(neck=neck).heads.reid
     assert fpn.level_names == ['p3', 'p4', 'p5']
     assert fpn.level_channels == [16, 16, 16]
     assert fpn.level_strides == [8, 16, 32]
@@ -282,8 +294,8 @@ def test_gradients_reach_online_modules_only(hub, neck):
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     for name, p in model.target_net.named_parameters():
         assert not p.requires_grad and p.grad is None, name
-    prefixes = ['backbone.', 'global_neck.', 'patch_necks.0.',
-                'patch_necks.1.', 'patch_necks.2.']
+    prefixes = ['backbone.', 'heads.moco.neck.', 'heads.reid.patch_necks.0.',
+                'heads.reid.patch_necks.1.', 'heads.reid.patch_necks.2.']
     if neck:  # P3-P5 laterals and output convs (P2's get no gradient)
         prefixes += [f'neck.{m}_convs.{i}.' for m in ('lateral', 'fpn')
                      for i in (1, 2, 3)]
@@ -293,19 +305,20 @@ def test_gradients_reach_online_modules_only(hub, neck):
         assert grads and any(g is not None and g.abs().sum() > 0
                              for g in grads), prefix
     # the momentum encoder copies backbone, global MLP and patch MLPs
-    assert set(model.target.keys()) == {'backbone', 'global_neck',
-                                        'patch_necks'} | ({'neck'} if neck
-                                                          else set())
+    assert set(model.target.keys()) == {'backbone', 'heads'} | (
+        {'neck'} if neck else set())
+    assert {name: set(part) for name, part in model.target.heads.items()
+            } == {'moco': {'neck'}, 'reid': {'patch_necks'}}
 
 
 def test_important_patches_are_the_top_energy_cells():
-    model = build(num_important=4)
+    model = build(num_important=4).heads.reid
     # a 128-px view: the 4x4 cells of the whole view are the 4x4 C5 cells
     c5 = torch.zeros(1, 64, 4, 4)
     hot = [(0, 0), (1, 2), (2, 1), (3, 3)]
     for r, c in hot:
         c5[0, :, r, c] = 10.
-    feats = (None, None, None, c5)
+    feats = (None, None, None, c5)  # (*maps, C5)
     cells = torch.tensor([[32. * c, 32. * r, 32. * (c + 1), 32. * (r + 1)]
                           for r in range(4) for c in range(4)])[None]
     ids = torch.arange(16)[None]
@@ -321,7 +334,7 @@ def test_important_patches_are_the_top_energy_cells():
 
 
 def test_min_cell_strides_masks_small_cells_per_level():
-    model = build(min_cell_strides=2)
+    model = build(min_cell_strides=2).heads.reid
     # 20 px and 40 px cells: >= 16 (C3) for both, >= 32 (C4) for the second
     # only, never >= 64 (C5); the second is 30 px wide in the other view
     a = torch.tensor([[[0., 0., 20., 20.], [0., 0., 40., 40.]]])
@@ -340,8 +353,8 @@ def test_min_cell_strides_masks_small_cells_per_level():
 
 def test_r50_backbone_keys_are_mmdets():
     cfg = Config.fromfile(REPO / 'configs/_base_/models/dupr_resnet50.py')
-    cfg.model.global_head.queue_len = 16
-    cfg.model.patch_queue_len = 16
+    cfg.model.heads.moco.head.queue_len = 16
+    cfg.model.heads.reid.patch_queue_len = 16
     model = MODELS.build(cfg.model)
     ours = {k[len('backbone.'):]: v.shape
             for k, v in model.state_dict().items()

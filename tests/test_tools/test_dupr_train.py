@@ -33,14 +33,14 @@ def test_dupr_trains_and_resumes_bit_identically(tiny_demo_data, tmp_path):
             assert math.isfinite(r[key]), (key, r)
         assert r['loss_global'] > 0
     state = load_checkpoint(tmp_path / 'whole' / 'iter_4.pth')['state_dict']
+    queues = 'heads.reid.patch_queues'
     for j in range(3):
-        assert state[f'patch_queues.{j}.queue'].shape == (24, 16)
+        assert state[f'{queues}.{j}.queue'].shape == (24, 16)
     # iterations 3-4 enqueued keys; every level sees the same cells
     mid = load_checkpoint(tmp_path / 'split' / 'iter_2.pth')['state_dict']
     for j in range(3):
-        assert not state[f'patch_queues.{j}.queue'].equal(
-            mid[f'patch_queues.{j}.queue'])
-        assert state[f'patch_queues.{j}.ptr'].equal(
-            state['patch_queues.0.ptr'])
-    assert not any(k.startswith('target_net.module.patch_queues')
+        assert not state[f'{queues}.{j}.queue'].equal(
+            mid[f'{queues}.{j}.queue'])
+        assert state[f'{queues}.{j}.ptr'].equal(state[f'{queues}.0.ptr'])
+    assert not any(k.startswith('target_net.module.') and 'queue' in k
                    for k in state)

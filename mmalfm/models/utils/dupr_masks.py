@@ -17,14 +17,14 @@ from torch import Tensor, nn
 __all__ = ['check_mask_args', 'important_cells', 'large_cells']
 
 
-def check_mask_args(num_important: Optional[int],
-                    min_cell_strides: float) -> None:
-    """Build-time check of DUPR's mask arguments (``model.<key>``)."""
+def check_mask_args(num_important: Optional[int], min_cell_strides: float,
+                    key: str = 'model.heads.reid.') -> None:
+    """Build-time check of DUPR's mask arguments (config path ``key``)."""
     if num_important is not None and num_important < 1:
-        raise ValueError(f'model.num_important must be >= 1 or None, got'
+        raise ValueError(f'{key}num_important must be >= 1 or None, got'
                          f' {num_important}')
     if min_cell_strides < 0:
-        raise ValueError('model.min_cell_strides must be >= 0, got '
+        raise ValueError(f'{key}min_cell_strides must be >= 0, got '
                          f'{min_cell_strides}')
 
 

@@ -12,6 +12,7 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from .build import build_optional
+from .feature_levels import KEY
 from .negatives import FeatureQueue
 from .roi_pool import MultiLevelRoIPool
 
@@ -20,7 +21,7 @@ __all__ = ['build_patch_levels']
 
 def build_patch_levels(
     patch_neck: dict, roi_pool: Optional[dict], channels: Sequence[int],
-    strides: Sequence[int], queue_len: int
+    strides: Sequence[int], queue_len: int, key: str = KEY
 ) -> Tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList]:
     """Per-level patch MLPs, one-level RoI pools and queues.
 
@@ -34,18 +35,19 @@ def build_patch_levels(
         channels (Sequence[int]): Input channels ``C_l`` of each level.
         strides (Sequence[int]): Stride of each level.
         queue_len (int): Keys per queue.
+        key (str): Config path of these arguments in the error messages.
 
     Returns:
         tuple: ``(necks, pools, queues)``, one entry per level each.
     """
     if 'in_channels' in patch_neck:
-        raise ValueError('model.patch_neck is a template: drop its '
+        raise ValueError(f'{key}patch_neck is a template: drop its '
                          'in_channels (set per level from '
-                         'model.level_channels)')
+                         f'{key}level_channels)')
     roi_pool = dict(roi_pool or {})
     if 'featmap_strides' in roi_pool:
-        raise ValueError('model.roi_pool.featmap_strides is not used by '
-                         'DUPR: set model.level_strides')
+        raise ValueError(f'{key}roi_pool.featmap_strides is not used by '
+                         f'DUPR: set {key}level_strides')
     with DefaultScope.overwrite_default_scope('mmalfm'):
         necks = nn.ModuleList(
             build_optional(dict(copy.deepcopy(patch_neck), in_channels=c))

@@ -9,10 +9,13 @@ crop_size = 32
 
 model = dict(
     backbone=dict(stem_channels=8, base_channels=8),
-    global_neck=dict(in_channels=64, hid_channels=64, out_channels=16),
-    global_head=dict(feat_dim=16, queue_len=8),
-    patch_neck=dict(hid_channels=32, out_channels=16),
-    patch_queue_len=24)
+    heads=dict(
+        moco=dict(
+            neck=dict(in_channels=64, hid_channels=64, out_channels=16),
+            head=dict(feat_dim=16, queue_len=8)),
+        reid=dict(
+            patch_neck=dict(hid_channels=32, out_channels=16),
+            patch_queue_len=24)))
 
 # the demo's views at crop_size
 train_pipeline = [

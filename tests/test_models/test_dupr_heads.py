@@ -1,0 +1,144 @@
+# Copyright (c) mmalfm contributors. All rights reserved.
+"""DUPR on heads: the flat layout (``global_neck``, ``patch_neck``, ...;
+keys ``global_neck.*``, ``patch_queues.*``) still builds and still loads,
+and a wrong pipeline names DUPR's sampler."""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import load_state_dict
+from mmpretrain.structures import DataSample
+from test_dupr import geometry, tiny_cfg
+from test_regression_fixtures import SEED, _isolated, build_model
+
+import mmalfm  # noqa: F401
+from mmalfm.models import DUPR
+from mmalfm.registry import MODELS
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = 'tests/data/configs/dupr_tiny.py'
+FPN = 'configs/dupr/dupr_resnet50-fpn_8xb32-coslr-200e_in1k.py'
+#: The flat layout's state-dict groups and where they live now.
+MOVED = {
+    'global_neck.': 'heads.moco.neck.',
+    'global_head.': 'heads.moco.head.',
+    'patch_necks.': 'heads.reid.patch_necks.',
+    'patch_queues.': 'heads.reid.patch_queues.',
+}
+
+
+def _recorded_model(relpath: str) -> dict:
+    """The flat model config of ``relpath`` recorded before the heads."""
+    import test_config_dumps as dumps
+    renamed, deleted = dumps.allowed_changes()
+    return dumps.apply_allowed(dumps.recorded()[relpath], renamed,
+                               deleted)['model']
+
+
+def _build(model_cfg: dict) -> DUPR:
+    with _isolated(SEED), DefaultScope.overwrite_default_scope('mmalfm'):
+        return build_model(Config(dict(model=model_cfg)))
+
+
+def _equal_states(a, b) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def test_flat_tiny_config_builds_the_same_model():
+    """The recorded flat tiny model builds, with a deprecation warning
+    naming the new paths, the model of today's tiny config: same keys,
+    same values (parameters, queues, EMA target)."""
+    flat = _recorded_model(TINY)
+    assert 'heads' not in flat
+    assert {'global_neck', 'global_head', 'patch_neck', 'loss', 'levels',
+            'patch_queue_len'} <= set(flat)
+    with pytest.warns(DeprecationWarning) as record:
+        old = _build(flat)
+    message = ' '.join(str(w.message) for w in record
+                       if issubclass(w.category, DeprecationWarning))
+    for move in ('model.global_neck -> model.heads.moco.neck',
+                 'model.global_head -> model.heads.moco.head',
+                 'model.patch_neck -> model.heads.reid.patch_neck',
+                 'model.patch_queue_len -> model.heads.reid.patch_queue_len'):
+        assert move in message
+    new = _build(Config.fromfile(str(REPO / TINY)).model)
+    assert list(old.heads) == list(new.heads) == ['moco', 'reid']
+    _equal_states(old, new)
+
+
+def test_flat_fpn_config_reads_as_todays():
+    """The full-size FPN variant: the recorded flat model, read through
+    ``DUPR.legacy``, is today's config (``levels`` in the patch head)."""
+    flat = _recorded_model(FPN)
+    current = Config.fromfile(str(REPO / FPN)).model.to_dict()
+    assert json.loads(json.dumps(DUPR.legacy.upgrade_config(flat))) == \
+        json.loads(json.dumps(current))
+    assert list(current['heads']['reid']['levels']) == [1, 2, 3]
+
+
+def test_old_checkpoint_keys_load():
+    """A state dict with the flat layout's keys (online, queues and EMA
+    target) loads strictly into today's model, through MMEngine's loader
+    too."""
+    model_cfg = Config.fromfile(str(REPO / TINY)).model
+    source = _build(model_cfg)
+    old_state = {(DUPR.legacy.old_key(k) or k): v.clone()
+                 for k, v in source.state_dict().items()}
+    for old, new in MOVED.items():
+        assert any(k.startswith(old) for k in old_state), old
+        assert not any(k.startswith(new) for k in old_state), new
+    for old in ('global_neck.', 'patch_necks.'):
+        assert any(k.startswith('target_net.module.' + old)
+                   for k in old_state), old
+    # the trunk's keys did not move
+    assert [k for k in old_state if k.startswith(('backbone.', 'neck.'))
+            ] == [k for k in source.state_dict()
+                  if k.startswith(('backbone.', 'neck.'))]
+    for load in (lambda m, s: m.load_state_dict(s, strict=True),
+                 lambda m, s: load_state_dict(m, s, strict=True)):
+        with _isolated(SEED + 1), DefaultScope.overwrite_default_scope(
+                'mmalfm'):
+            fresh = MODELS.build(copy.deepcopy(model_cfg))
+        load(fresh, dict(old_state))
+        _equal_states(fresh, source)
+
+
+def test_flat_override_updates_the_patch_head():
+    """A flat key on today's config (``--cfg-options model.<key>=...``)
+    updates the head at its new path."""
+    cfg = Config.fromfile(str(REPO / TINY)).model
+    cfg.num_important = 3
+    cfg.global_head = dict(queue_len=4)
+    with pytest.warns(DeprecationWarning, match='num_important'):
+        model = _build(cfg)
+    assert model.heads.reid.num_important == 3
+    assert model.heads.reid.patch_queues[0].queue.shape == (24, 16)
+    assert model.heads.moco.head.queue.queue.shape[0] == 4
+
+
+def test_pipeline_without_the_grid_names_dupr_and_its_sampler():
+    """Views without DUPRGridSampler's cells: the error names DUPR and the
+    sampler to add, before any head's check."""
+    with _isolated(SEED), DefaultScope.overwrite_default_scope('mmalfm'):
+        model = MODELS.build(tiny_cfg())
+    ds = DataSample()
+    ds.set_metainfo(dict(view_geometry=geometry((30, 20, 60, 50)).to_dict()))
+    views = [torch.randn(1, 3, 32, 32) for _ in range(2)]
+    with pytest.raises(ValueError, match=r'^DUPR needs 1 region pair.*'
+                       r'type="DUPRGridSampler"'):
+        model.loss(views, [ds])
+
+
+def test_dupr_needs_its_heads():
+    cfg = tiny_cfg()
+    with pytest.raises(ValueError, match='DUPR needs model.heads'):
+        _build(dict(cfg, heads=None))
+    with pytest.raises(ValueError, match='model.target_ema must not be None'):
+        _build(dict(cfg, target_ema=None))
