@@ -28,15 +28,16 @@ def test_there_are_crosscl_configs():
 def test_config_builds(path):
     cfg = Config.fromfile(str(path))
     model_cfg = cfg.model
-    model_cfg.global_head.queue_len = 16  # keep the build cheap
+    model_cfg.heads.moco.head.queue_len = 16  # keep the build cheap
     with DefaultScope.overwrite_default_scope('mmalfm'):
         model = MODELS.build(model_cfg)
     assert isinstance(model, CrossCL)
+    assert list(model.heads) == ['moco', 'region']
     # the sampler and the model agree on the view size (the grid is the
     # sampler's alone)
     sampler = cfg.train_pipeline[1]['region_sampler'] if 'train_pipeline' \
         in cfg else cfg.train_dataloader.dataset.pipeline[1]['region_sampler']
-    assert sampler['view_size'] == model.view_size
+    assert sampler['view_size'] == model.heads.region.view_size
     assert not hasattr(model, 'window')
     sched = cfg.param_scheduler
     assert [s['type'] for s in sched] == ['CosineAnnealingLR']

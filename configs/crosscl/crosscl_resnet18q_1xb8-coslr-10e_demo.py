@@ -21,11 +21,13 @@ window_stride = 32 * crop_size / 224
 model = dict(
     backbone=dict(depth=18, stem_channels=16, base_channels=16),
     neck=dict(in_channels=(32, 64, 128), out_channels=64),
-    global_neck=dict(in_channels=128, hid_channels=512, out_channels=64),
-    # queue shrunk to the 240-image data set: 128 keys (about half an
-    # epoch) hold no older key of the query's own image
-    global_head=dict(feat_dim=64, queue_len=128),
-    view_size=crop_size)
+    heads=dict(
+        moco=dict(
+            neck=dict(in_channels=128, hid_channels=512, out_channels=64),
+            # queue shrunk to the 240-image data set: 128 keys (about half
+            # an epoch) hold no older key of the query's own image
+            head=dict(feat_dim=64, queue_len=128)),
+        region=dict(view_size=crop_size)))
 
 # the base views and windows at crop_size
 train_pipeline = [

@@ -1,6 +1,7 @@
 # Copyright (c) mmalfm contributors. All rights reserved.
-"""CrossCL: PrRoIPool 1x1, the five loss terms by hand, gradients, build
-errors, exported keys and the sampler/model integration (CPU, tiny)."""
+"""CrossCL: PrRoIPool 1x1, the five loss terms by hand (MoCoGlobalHead and
+CrossStageRegionHead), gradients, build errors, exported keys and the
+sampler/model integration (CPU, tiny)."""
 import copy
 import math
 from pathlib import Path
@@ -27,7 +28,9 @@ SIZE = 64
 WIN, STRIDE = 48 * SIZE / 224, 32 * SIZE / 224
 
 
-def tiny_cfg(**overrides) -> dict:
+def tiny_cfg(region=None, **overrides) -> dict:
+    """The tiny model; ``region`` updates ``heads.region``, ``overrides``
+    the model."""
     cfg = dict(
         type='CrossCL',
         data_preprocessor=dict(
@@ -45,22 +48,28 @@ def tiny_cfg(**overrides) -> dict:
             zero_init_residual=False),
         neck=dict(type='PartialFPN', in_channels=(16, 32, 64),
                   out_channels=16),
-        global_neck=dict(
-            type='MoCoV2Neck',
-            in_channels=64,
-            hid_channels=32,
-            out_channels=8,
-            with_avg_pool=True),
-        global_head=dict(type='MoCoQueueHead', feat_dim=8, queue_len=16),
-        loss=dict(type='InfoNCELoss', temperature=0.2),
-        view_size=SIZE)
+        heads=dict(
+            moco=dict(
+                type='MoCoGlobalHead',
+                neck=dict(
+                    type='MoCoV2Neck',
+                    in_channels=64,
+                    hid_channels=32,
+                    out_channels=8,
+                    with_avg_pool=True),
+                head=dict(type='MoCoQueueHead', feat_dim=8, queue_len=16)),
+            region=dict(
+                dict(
+                    type='CrossStageRegionHead',
+                    loss=dict(type='InfoNCELoss', temperature=0.2),
+                    view_size=SIZE), **(region or {}))))
     cfg.update(overrides)
     return cfg
 
 
-def build(**overrides) -> CrossCL:
+def build(region=None, **overrides) -> CrossCL:
     torch.manual_seed(0)
-    model = MODELS.build(tiny_cfg(**overrides))
+    model = MODELS.build(tiny_cfg(region, **overrides))
     model.init_weights()
     return model
 
@@ -191,14 +200,18 @@ def _nce(q, k, negs, valid, t=0.2):
 
 
 def test_five_terms_equal_hand_computed_values(hub):
-    """Stub encoders: fixed P3/P4 maps and global embeddings, so every term
-    is checked against a hand-written loop (ignored window: label -1)."""
+    """Stub encoders: fixed P3/P4 maps and pooled C5, so every term is
+    checked against a hand-written loop (ignored window: label -1); the
+    global embeddings are the MoCo neck's (online) and its EMA copy's."""
     model = build()
     torch.manual_seed(1)
     n, c = 2, 16
     p3q, p3k = torch.randn(n, c, 8, 8), torch.randn(n, c, 8, 8)
     p4q, p4k = torch.randn(n, c, 4, 4), torch.randn(n, c, 4, 4)
-    gq, gk = torch.randn(n, 8), torch.randn(n, 8)
+    c5q, c5k = torch.randn(n, 64, 1, 1), torch.randn(n, 64, 1, 1)
+    with torch.no_grad():
+        gq = model.heads.moco.neck((c5q, ))[0]
+        gk = model.target.heads.moco.neck((c5k, ))[0]
     # 2 windows per image in view pixels (64 px views)
     qb = torch.tensor([[[0., 0., 16., 16.], [8., 16., 40., 40.]]] * 2)
     kb = torch.tensor([[[4., 4., 20., 24.], [30., 30., 60., 60.]],
@@ -213,9 +226,9 @@ def test_five_terms_equal_hand_computed_values(hub):
             RegionSetBatch(1, 1, ids_k, kb, kb)
         ],
         pairs=[(0, 1)])
-    queue = model.global_head.queue.queue.clone()
-    losses, health = model.region_losses({0: (p3q, p4q, gq)},
-                                         {1: (p3k, p4k, gk)}, batch)
+    queue = model.heads.moco.head.queue.queue.clone()
+    losses, health = model.region_losses({0: (p3q, p4q, c5q)},
+                                         {1: (p3k, p4k, c5k)}, batch)
     assert health.pos_pairs.tolist() == [1, 2]
     assert health.possible_pairs.tolist() == [2, 2]
 
@@ -240,16 +253,17 @@ def test_five_terms_equal_hand_computed_values(hub):
         assert losses[name].item() == pytest.approx(value, rel=1e-5), name
     assert losses['valid_windows'].item() == 1.5
     # the queue got the keys (normalised) after the loss
-    torch.testing.assert_close(model.global_head.queue.queue[:2],
+    torch.testing.assert_close(model.heads.moco.head.queue.queue[:2],
                                F.normalize(gk, dim=1))
-    assert int(model.global_head.queue.ptr) == 2
+    assert int(model.heads.moco.head.queue.ptr) == 2
 
 
 def test_loss_weights_scale_the_regional_terms(hub):
-    model = build(loss_weights=dict(p3_p4=0.5))
-    assert model.loss_weights == dict(p4=1., p3=1., p4_p3=1., p3_p4=0.5)
+    model = build(dict(loss_weights=dict(p3_p4=0.5)))
+    assert model.heads.region.loss_weights == dict(
+        p4=1., p3=1., p4_p3=1., p3_p4=0.5)
     with pytest.raises(ValueError, match='unknown terms'):
-        build(loss_weights=dict(p5=1.))
+        build(dict(loss_weights=dict(p5=1.)))
 
 
 # ----------------------------------------------------- training step
@@ -266,7 +280,7 @@ def test_loss_runs_and_grads_reach_online_params_only(batch, hub):
     for name, p in model.target_net.named_parameters():
         assert not p.requires_grad and p.grad is None, name
     for name, p in model.named_parameters():
-        if name.startswith(('backbone.', 'neck.', 'global_neck.')):
+        if name.startswith(('backbone.', 'neck.', 'heads.moco.neck.')):
             assert p.grad is not None, name
     assert any(p.grad.abs().sum() > 0 for n, p in model.named_parameters()
                if n.startswith('neck.fpn_output3'))
@@ -289,7 +303,9 @@ def test_ema_is_constant_0999_and_updates_before_the_key_forward(batch, hub):
         before = p_t.detach().clone()
         _loss(model, batch)
         torch.testing.assert_close(p_t, 0.999 * before + 0.001 * p_on)
-    assert set(model.target.keys()) == {'backbone', 'neck', 'global_neck'}
+    assert set(model.target.keys()) == {'backbone', 'neck', 'heads'}
+    assert set(model.target.heads.keys()) == {'moco'}
+    assert set(model.target.heads.moco.keys()) == {'neck'}
 
 
 def test_shuffle_bn_is_a_noop_in_one_process(batch, hub):
@@ -339,7 +355,7 @@ def test_sampler_model_integration_36_windows_shared_flip(hub):
 
 
 def test_batch_errors_name_both_sides(hub):
-    model = build(view_size=96)
+    model = build(dict(view_size=96))
     with pytest.raises(ValueError, match=r'view 0 is 64x64 but model\.'
                        r'view_size=96'):
         _loss(model, make_batch())
@@ -365,7 +381,7 @@ def test_retired_window_keys_name_the_sampler():
 # ------------------------------------------------------------ build errors
 def test_build_error_p4_smaller_than_the_negative_pooling():
     with pytest.raises(ValueError) as err:
-        build(view_size=32)
+        build(dict(view_size=32))
     msg = str(err.value)
     assert 'model.view_size=32' in msg and '2x2' in msg and 'P4' in msg
     assert 'at least 48 px' in msg
@@ -398,7 +414,7 @@ def test_r50_backbone_keys_equal_mmdet_mask_rcnn():
     from mmdet.registry import MODELS as MMDET_MODELS
     cfg = Config.fromfile(
         str(REPO / 'configs/_base_/models/crosscl_resnet50.py'))
-    cfg.model.global_head.queue_len = 16
+    cfg.model.heads.moco.head.queue_len = 16
     with DefaultScope.overwrite_default_scope('mmalfm'):
         ours = MODELS.build(cfg.model).state_dict()
     det_cfg = Config.fromfile(
@@ -416,9 +432,12 @@ def test_r50_backbone_keys_equal_mmdet_mask_rcnn():
 
     assert shapes(ours) == shapes(theirs)
     assert {k.split('.')[0] for k in ours} == {
-        'backbone', 'neck', 'global_neck', 'global_head', 'target_net'
+        'backbone', 'neck', 'heads', 'target_net'
     }
-    assert ours['global_head.queue.queue'].shape == (16, 128)
+    assert {'.'.join(k.split('.')[:3]) for k in ours
+            if k.startswith('heads.')} == {'heads.moco.neck',
+                                           'heads.moco.head'}
+    assert ours['heads.moco.head.queue.queue'].shape == (16, 128)
     neck = {k for k in ours if k.startswith('neck.')}
     assert neck == {
         f'neck.fpn_{n}.{p}'

@@ -15,9 +15,11 @@ window_stride = 32 * crop_size / 224
 model = dict(
     backbone=dict(stem_channels=8, base_channels=8),
     neck=dict(in_channels=(16, 32, 64), out_channels=16),
-    global_neck=dict(in_channels=64, hid_channels=64, out_channels=16),
-    global_head=dict(feat_dim=16, queue_len=12),
-    view_size=crop_size)
+    heads=dict(
+        moco=dict(
+            neck=dict(in_channels=64, hid_channels=64, out_channels=16),
+            head=dict(feat_dim=16, queue_len=12)),
+        region=dict(view_size=crop_size)))
 
 # the demo's pipeline with one crop size and the window grid at crop_size
 train_pipeline = [
