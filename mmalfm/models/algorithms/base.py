@@ -17,8 +17,6 @@ The algorithm owns the trunk a detector reuses (``backbone``, ``neck``,
 ``roi_head``, with MMDetection's key names) and the EMA target; each head
 (:class:`~mmalfm.models.heads.BaseRegionHead`) owns its pretraining-only
 parts and its loss, so heads mix by config (docs/advanced_guides/heads.md).
-A method whose terms are not (yet) heads overrides :meth:`region_losses`
-(CrossCL, DUPR).
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 

@@ -29,3 +29,6 @@ __all__ += _cdlp_head_all
 from .moco_global_head import *  # noqa: F401,F403,E402
 from .moco_global_head import __all__ as _moco_global_head_all  # noqa: E402
 __all__ += _moco_global_head_all
+from .patch_reid_head import *  # noqa: F401,F403,E402
+from .patch_reid_head import __all__ as _patch_reid_head_all  # noqa: E402
+__all__ += _patch_reid_head_all
