@@ -30,14 +30,14 @@ def test_crosscl_resume_restores_the_queue_exactly(tiny_demo_data, tmp_path):
     # iterations, wrapped to 4 after four; equal in both runs (above)
     half = load_checkpoint(tmp_path / 'split' / 'iter_2.pth')['state_dict']
     whole = load_checkpoint(tmp_path / 'whole' / 'iter_4.pth')['state_dict']
-    assert int(half['global_head.queue.ptr']) == 8
-    assert int(whole['global_head.queue.ptr']) == 4
-    queue = whole['global_head.queue.queue']
+    assert int(half['heads.moco.head.queue.ptr']) == 8
+    assert int(whole['heads.moco.head.queue.ptr']) == 4
+    queue = whole['heads.moco.head.queue.queue']
     assert queue.shape == (12, 16)
     torch.testing.assert_close(queue.norm(dim=1), torch.ones(12))
     # rows 0-3 (iteration 3 wrapped) differ from those saved at iteration 2
-    assert not torch.equal(queue[:4], half['global_head.queue.queue'][:4])
-    assert torch.equal(queue[4:8], half['global_head.queue.queue'][4:8])
+    assert not torch.equal(queue[:4], half['heads.moco.head.queue.queue'][:4])
+    assert torch.equal(queue[4:8], half['heads.moco.head.queue.queue'][4:8])
     # the uninterrupted run logged the five finite terms every iteration
     rows = _scalars(tmp_path / 'whole')
     assert len(rows) == 4

@@ -32,3 +32,6 @@ __all__ += _moco_global_head_all
 from .patch_reid_head import *  # noqa: F401,F403,E402
 from .patch_reid_head import __all__ as _patch_reid_head_all  # noqa: E402
 __all__ += _patch_reid_head_all
+from .cross_stage_region_head import *  # noqa: F401,F403,E402
+from .cross_stage_region_head import __all__ as _cross_stage_region_head_all  # noqa: E402
+__all__ += _cross_stage_region_head_all
