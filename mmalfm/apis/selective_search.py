@@ -393,6 +393,35 @@ def _versions() -> dict:
         opencv=cv2.__version__)
 
 
+def native_threads() -> int:
+    """Threads of this process, native ones included (Linux: every task
+    of ``/proc/self/task``; elsewhere Python's own threads)."""
+    try:
+        return len(os.listdir('/proc/self/task'))
+    except OSError:
+        return threading.active_count()
+
+
+def pool_context():
+    """The multiprocessing context of the worker pool.
+
+    ``fork`` (no re-import: workers start at once) from a single-threaded
+    process. Fork copies only the calling thread, so from a process with
+    other threads (OpenMP's, a test runner's IO thread, a logger's) a lock
+    one of them held at fork time stays locked in the children forever and
+    can hang a worker; there the pool uses ``forkserver``, whose server is a
+    fresh single-threaded interpreter that imports this module once and
+    forks the workers.
+    """
+    if sys.platform != 'linux':
+        return multiprocessing.get_context()
+    if native_threads() == 1:
+        return multiprocessing.get_context('fork')
+    ctx = multiprocessing.get_context('forkserver')
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _progress(total: int):
     try:
         from mmengine.utils import ProgressBar
@@ -553,7 +582,7 @@ def run(args: argparse.Namespace) -> dict:
                 _init_worker(cfg)
                 results = map(process_image, tasks)
             else:
-                pool = multiprocessing.Pool(
+                pool = pool_context().Pool(
                     nproc, initializer=_init_worker, initargs=(cfg, ))
                 results = pool.imap(process_image, tasks, chunksize)
             if threading.current_thread() is threading.main_thread():

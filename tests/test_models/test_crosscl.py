@@ -356,8 +356,8 @@ def test_sampler_model_integration_36_windows_shared_flip(hub):
 
 def test_batch_errors_name_both_sides(hub):
     model = build(dict(view_size=96))
-    with pytest.raises(ValueError, match=r'view 0 is 64x64 but model\.'
-                       r'view_size=96'):
+    with pytest.raises(ValueError, match=r'view 0 is 64x64 but model\.heads'
+                       r'\.region\.view_size=96'):
         _loss(model, make_batch())
     bare = make_batch()
     for ds in bare['data_samples']:
@@ -383,7 +383,8 @@ def test_build_error_p4_smaller_than_the_negative_pooling():
     with pytest.raises(ValueError) as err:
         build(dict(view_size=32))
     msg = str(err.value)
-    assert 'model.view_size=32' in msg and '2x2' in msg and 'P4' in msg
+    assert 'model.heads.region.view_size=32' in msg and '2x2' in msg
+    assert 'P4' in msg
     assert 'at least 48 px' in msg
 
 

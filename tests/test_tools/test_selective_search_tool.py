@@ -2,6 +2,7 @@
 """Tests for ``tools/data/selective_search.py`` (offline proposals CLI)."""
 import glob
 import json
+import os
 import os.path as osp
 import re
 import shlex
@@ -266,3 +267,28 @@ def test_dataset_contract_on_the_tools_output(folder, tiny_demo_data,
     assert "'b/bad.jpg' (" in logged[0]
     assert ("1 of the 5 images (20.0%) have no usable proposal (1 listed as "
             "empty): 'b/flat.png'") in logged[1]
+
+
+def test_pool_forks_only_from_a_single_threaded_process():
+    """Fork copies only the calling thread: with other threads alive the
+    pool starts its workers from a fork server instead (a lock held by
+    another thread at fork time would hang a forked worker)."""
+    import threading
+
+    from mmalfm.apis.selective_search import native_threads, pool_context
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()
+    try:
+        assert native_threads() >= 2
+        assert pool_context().get_start_method() == 'forkserver'
+    finally:
+        stop.set()
+        helper.join()
+    pid = os.fork()
+    if pid == 0:  # a forked child has one thread
+        ok = native_threads() == 1 and \
+            pool_context().get_start_method() == 'fork'
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

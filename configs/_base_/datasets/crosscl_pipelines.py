@@ -5,7 +5,7 @@
 # p 0.8 -> RandomGrayscale p 0.2 (blur first, unlike MoCo v2). Regions: the
 # 6x6 grid of 48-px windows at stride 32 in the query view (view 0), mapped
 # to the key view (view 1); id -1 where not fully inside the key view.
-# `crop_size` must equal model.view_size; the window grid is the sampler's
+# `crop_size` must equal model.heads.region.view_size; the window grid is the sampler's
 # (the model reads it from the batch).
 _base_ = ['./mocov2_photometrics.py']
 crop_size = 224

@@ -77,7 +77,7 @@ class CrossStageRegionHead(BaseRegionHead):
                  prroi_impl: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        check_level_negatives('CrossCL (model.heads.region)', view_size,
+        check_level_negatives('CrossCL', view_size,
                               neg_pool, level_strides)
         with DefaultScope.overwrite_default_scope('mmalfm'):
             self.loss_module = MODELS.build(loss)
@@ -108,10 +108,10 @@ class CrossStageRegionHead(BaseRegionHead):
         hw = batch.view_shapes[rq.view]
         if hw != (self.view_size, self.view_size):
             raise ValueError(
-                f'CrossCL: view {rq.view} is {hw[1]}x{hw[0]} but model.'
-                f'view_size={self.view_size} (model.heads.region.view_size);'
-                ' make the MultiViewCrop view size, CrossCLWindowSampler.'
-                'view_size and model.heads.region.view_size equal')
+                f'CrossCL: view {rq.view} is {hw[1]}x{hw[0]} but model.heads.'
+                f'region.view_size={self.view_size}; make the MultiViewCrop '
+                'view size, CrossCLWindowSampler.view_size and '
+                'model.heads.region.view_size equal')
         return [rq.view]
 
     def target_views(self, batch: RegionBatch) -> List[int]:

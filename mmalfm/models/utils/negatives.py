@@ -201,23 +201,26 @@ def check_dense_negatives(input_size: Union[int, Sequence[int]],
 def check_level_negatives(owner: str, view_size: int,
                           neg_pool: Sequence[int],
                           level_strides: Sequence[int],
-                          names: Sequence[str] = ('P3', 'P4')) -> None:
+                          names: Sequence[str] = ('P3', 'P4'),
+                          prefix: str = 'model.heads.region.') -> None:
     """Build-time check of a model's dense negatives on several levels.
 
     Args:
-        owner (str): The model, for the messages (``model.<key>``).
-        view_size (int): ``model.view_size``.
-        neg_pool (Sequence[int]): ``model.neg_pool = (kernel, stride)``.
-        level_strides (Sequence[int]): ``model.level_strides``, one per
+        owner (str): The model, for the messages.
+        view_size (int): ``<prefix>view_size``.
+        neg_pool (Sequence[int]): ``<prefix>neg_pool = (kernel, stride)``.
+        level_strides (Sequence[int]): ``<prefix>level_strides``, one per
             name of ``names``.
         names (Sequence[str]): Level names for the messages.
+        prefix (str): Where the keys live in the config (CrossCL's region
+            head by default).
 
     Raises:
         ValueError: Naming the config keys and the smallest view that fits.
     """
     if len(neg_pool) != 2 or len(level_strides) != len(names):
-        raise ValueError(f'model.neg_pool=(kernel, stride) and '
-                         f'model.level_strides={tuple(names)} need 2 and '
+        raise ValueError(f'{prefix}neg_pool=(kernel, stride) and '
+                         f'{prefix}level_strides={tuple(names)} need 2 and '
                          f'{len(names)} values, got {neg_pool} and '
                          f'{level_strides}')
     kernel, nstride = (int(v) for v in neg_pool)
@@ -226,10 +229,10 @@ def check_level_negatives(owner: str, view_size: int,
             check_dense_negatives(view_size, int(s), kernel, nstride)
         except ValueError as err:
             raise ValueError(
-                f'{owner}: view size model.view_size={view_size} is too '
+                f'{owner}: view size {prefix}view_size={view_size} is too '
                 f'small for the {kernel}x{kernel} dense {name} negatives: '
                 f'{err}. Use views of at least {kernel * int(s)} px or a '
-                'smaller model.neg_pool kernel.') from None
+                f'smaller {prefix}neg_pool kernel.') from None
 
 
 def _window_grid(h: int, w: int, kernel: int, stride: int,
