@@ -17,10 +17,7 @@ model = dict(
                 hid_channels=512,
                 out_channels=64,
                 with_avg_pool=True),
-            loss=dict(
-                type='CodingRateLoss',
-                eps2=0.05,
-                beta=1.0,
-                align_weight=1.0,
-                gather=True),
+            # ALFM's GMSR recipe: CodingRateLoss's defaults (eps2 0.05,
+            # beta 1, alignment weight 1, gathered across GPUs)
+            loss=dict(type='CodingRateLoss'),
             global_views=(0, 1))))

@@ -2,22 +2,19 @@
 """CrossCL on the heads (``heads.moco``: MoCoGlobalHead, ``heads.region``:
 CrossStageRegionHead): the flat layout still builds and still loads, the
 build errors name the keys, and the pooled last stage changes nothing."""
-import copy
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import load_state_dict
-from test_heads import _build, _equal_states, _recorded_model
+from flat_layout import (assert_loads_strictly, build_seeded, equal_states,
+                         old_state, recorded_model)
 from test_regression_fixtures import (SEED, BackwardOnly, _isolated,
                                       _message_hub)
 from test_regression_fixtures import make_batch as fixture_batch
 
 import mmalfm  # noqa: F401
 from mmalfm.models import CrossCL
-from mmalfm.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = 'tests/data/configs/crosscl_tiny.py'
@@ -31,10 +28,10 @@ def test_flat_config_builds_the_same_model():
     """The flat model config recorded before the heads builds (with a
     deprecation warning naming the new paths) the model of today's tiny
     config: same keys, same values."""
-    flat = _recorded_model(TINY)
+    flat = recorded_model(TINY)
     assert 'heads' not in flat and 'global_neck' in flat
     with pytest.warns(DeprecationWarning) as record:
-        old = _build(flat)
+        old = build_seeded(flat)
     msg = ' '.join(str(w.message) for w in record)
     for key, path in (('global_neck', 'heads.moco.neck'),
                       ('global_head', 'heads.moco.head'),
@@ -43,7 +40,7 @@ def test_flat_config_builds_the_same_model():
                       ('prroi_impl', 'heads.region.prroi_impl')):
         assert f'model.{key} -> model.{path}' in msg, key
     assert list(old.heads) == ['moco', 'region']
-    _equal_states(old, _build(_tiny().model))
+    equal_states(old, build_seeded(_tiny().model))
 
 
 def test_old_checkpoint_keys_load():
@@ -51,23 +48,15 @@ def test_old_checkpoint_keys_load():
     ``global_head.*`` with the queue, ``target_net.module.global_neck.*``)
     loads strictly into today's model, through MMEngine's loader too."""
     model_cfg = _tiny().model
-    source = _build(model_cfg)
-    layout = type(source).legacy
-    old_state = {(layout.old_key(k) or k): v.clone()
-                 for k, v in source.state_dict().items()}
-    assert {k.split('.')[0] for k in old_state} == {
+    source = build_seeded(model_cfg)
+    state = old_state(source)
+    assert {k.split('.')[0] for k in state} == {
         'backbone', 'neck', 'global_neck', 'global_head', 'target_net'
     }
-    assert 'global_head.queue.queue' in old_state
+    assert 'global_head.queue.queue' in state
     assert any(k.startswith('target_net.module.global_neck.')
-               for k in old_state)
-    for load in (lambda m, s: m.load_state_dict(s, strict=True),
-                 lambda m, s: load_state_dict(m, s, strict=True)):
-        with _isolated(SEED + 1), DefaultScope.overwrite_default_scope(
-                'mmalfm'):
-            fresh = MODELS.build(copy.deepcopy(model_cfg))
-        load(fresh, dict(old_state))
-        _equal_states(fresh, source)
+               for k in state)
+    assert_loads_strictly(model_cfg, source, state)
 
 
 def test_flat_override_updates_the_head():
@@ -76,7 +65,7 @@ def test_flat_override_updates_the_head():
     cfg = _tiny().model
     cfg.loss_weights = dict(p3_p4=0.5)
     with pytest.warns(DeprecationWarning, match='loss_weights'):
-        model = _build(cfg)
+        model = build_seeded(cfg)
     assert model.heads.region.loss_weights == dict(
         p4=1., p3=1., p4_p3=1., p3_p4=0.5)
     assert model.heads.region.view_size == 48
@@ -86,15 +75,15 @@ def test_build_errors_name_the_keys():
     cfg = _tiny().model
     with pytest.raises(ValueError, match=r'CrossCL needs model\.neck '
                        r'\(PartialFPN\) and model\.heads'):
-        _build(dict(cfg, neck=None))
+        build_seeded(dict(cfg, neck=None))
     with pytest.raises(ValueError, match=r'CrossCL needs model\.neck '
                        r'\(PartialFPN\) and model\.heads'):
-        _build(dict(cfg, heads=None))
+        build_seeded(dict(cfg, heads=None))
     with pytest.raises(ValueError, match='CrossCL needs a momentum encoder'):
-        _build(dict(cfg, target_ema=None))
+        build_seeded(dict(cfg, target_ema=None))
     with pytest.raises(ValueError, match=r'model\.heads\.region\.'
                        'loss_weights: unknown terms'):
-        _build(dict(cfg, heads=dict(cfg.heads, region=dict(
+        build_seeded(dict(cfg, heads=dict(cfg.heads, region=dict(
             cfg.heads.region, loss_weights=dict(p5=1.)))))
 
 
@@ -105,7 +94,7 @@ def test_pooled_last_stage_and_region_head_alone(tmp_path):
     cfg = _tiny()
     with _isolated(SEED), _message_hub(cfg.train_cfg.max_iters):
         batch = fixture_batch(cfg, tmp_path)
-        model = _build(cfg.model)
+        model = build_seeded(cfg.model)
         x = torch.randn(2, 3, 48, 48)
         p3, p4, c5 = model.encode(x)
         assert p3.shape == (2, 16, 6, 6) and p4.shape == (2, 16, 3, 3)
@@ -115,7 +104,7 @@ def test_pooled_last_stage_and_region_head_alone(tmp_path):
         assert full.shape[-1] > 1
         torch.testing.assert_close(neck((c5, ))[0], neck((full, ))[0])
         region_only = dict(cfg.model, heads=dict(cfg.model.heads, moco=None))
-        model = _build(region_only)
+        model = build_seeded(region_only)
         assert isinstance(model, CrossCL) and list(model.heads) == ['region']
         assert set(model.target) == {'backbone', 'neck'}
         losses = model.train_step(batch, BackwardOnly())

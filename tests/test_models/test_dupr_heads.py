@@ -2,18 +2,18 @@
 """DUPR on heads: the flat layout (``global_neck``, ``patch_neck``, ...;
 keys ``global_neck.*``, ``patch_queues.*``) still builds and still loads,
 and a wrong pipeline names DUPR's sampler."""
-import copy
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from flat_layout import (assert_loads_strictly, build_seeded, equal_states,
+                         old_state, recorded_model)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import load_state_dict
 from mmpretrain.structures import DataSample
 from test_dupr import geometry, tiny_cfg
-from test_regression_fixtures import SEED, _isolated, build_model
+from test_regression_fixtures import SEED, _isolated
 
 import mmalfm  # noqa: F401
 from mmalfm.models import DUPR
@@ -31,36 +31,16 @@ MOVED = {
 }
 
 
-def _recorded_model(relpath: str) -> dict:
-    """The flat model config of ``relpath`` recorded before the heads."""
-    import test_config_dumps as dumps
-    renamed, deleted = dumps.allowed_changes()
-    return dumps.apply_allowed(dumps.recorded()[relpath], renamed,
-                               deleted)['model']
-
-
-def _build(model_cfg: dict) -> DUPR:
-    with _isolated(SEED), DefaultScope.overwrite_default_scope('mmalfm'):
-        return build_model(Config(dict(model=model_cfg)))
-
-
-def _equal_states(a, b) -> None:
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    for key in sa:
-        assert torch.equal(sa[key], sb[key]), key
-
-
 def test_flat_tiny_config_builds_the_same_model():
     """The recorded flat tiny model builds, with a deprecation warning
     naming the new paths, the model of today's tiny config: same keys,
     same values (parameters, queues, EMA target)."""
-    flat = _recorded_model(TINY)
+    flat = recorded_model(TINY)
     assert 'heads' not in flat
     assert {'global_neck', 'global_head', 'patch_neck', 'loss', 'levels',
             'patch_queue_len'} <= set(flat)
     with pytest.warns(DeprecationWarning) as record:
-        old = _build(flat)
+        old = build_seeded(flat)
     message = ' '.join(str(w.message) for w in record
                        if issubclass(w.category, DeprecationWarning))
     for move in ('model.global_neck -> model.heads.moco.neck',
@@ -68,15 +48,15 @@ def test_flat_tiny_config_builds_the_same_model():
                  'model.patch_neck -> model.heads.reid.patch_neck',
                  'model.patch_queue_len -> model.heads.reid.patch_queue_len'):
         assert move in message
-    new = _build(Config.fromfile(str(REPO / TINY)).model)
+    new = build_seeded(Config.fromfile(str(REPO / TINY)).model)
     assert list(old.heads) == list(new.heads) == ['moco', 'reid']
-    _equal_states(old, new)
+    equal_states(old, new)
 
 
 def test_flat_fpn_config_reads_as_todays():
     """The full-size FPN variant: the recorded flat model, read through
     ``DUPR.legacy``, is today's config (``levels`` in the patch head)."""
-    flat = _recorded_model(FPN)
+    flat = recorded_model(FPN)
     current = Config.fromfile(str(REPO / FPN)).model.to_dict()
     assert json.loads(json.dumps(DUPR.legacy.upgrade_config(flat))) == \
         json.loads(json.dumps(current))
@@ -88,26 +68,19 @@ def test_old_checkpoint_keys_load():
     target) loads strictly into today's model, through MMEngine's loader
     too."""
     model_cfg = Config.fromfile(str(REPO / TINY)).model
-    source = _build(model_cfg)
-    old_state = {(DUPR.legacy.old_key(k) or k): v.clone()
-                 for k, v in source.state_dict().items()}
+    source = build_seeded(model_cfg)
+    state = old_state(source)
     for old, new in MOVED.items():
-        assert any(k.startswith(old) for k in old_state), old
-        assert not any(k.startswith(new) for k in old_state), new
+        assert any(k.startswith(old) for k in state), old
+        assert not any(k.startswith(new) for k in state), new
     for old in ('global_neck.', 'patch_necks.'):
         assert any(k.startswith('target_net.module.' + old)
-                   for k in old_state), old
+                   for k in state), old
     # the trunk's keys did not move
-    assert [k for k in old_state if k.startswith(('backbone.', 'neck.'))
+    assert [k for k in state if k.startswith(('backbone.', 'neck.'))
             ] == [k for k in source.state_dict()
                   if k.startswith(('backbone.', 'neck.'))]
-    for load in (lambda m, s: m.load_state_dict(s, strict=True),
-                 lambda m, s: load_state_dict(m, s, strict=True)):
-        with _isolated(SEED + 1), DefaultScope.overwrite_default_scope(
-                'mmalfm'):
-            fresh = MODELS.build(copy.deepcopy(model_cfg))
-        load(fresh, dict(old_state))
-        _equal_states(fresh, source)
+    assert_loads_strictly(model_cfg, source, state)
 
 
 def test_flat_override_updates_the_patch_head():
@@ -117,7 +90,7 @@ def test_flat_override_updates_the_patch_head():
     cfg.num_important = 3
     cfg.global_head = dict(queue_len=4)
     with pytest.warns(DeprecationWarning, match='num_important'):
-        model = _build(cfg)
+        model = build_seeded(cfg)
     assert model.heads.reid.num_important == 3
     assert model.heads.reid.patch_queues[0].queue.shape == (24, 16)
     assert model.heads.moco.head.queue.queue.shape[0] == 4
@@ -139,6 +112,6 @@ def test_pipeline_without_the_grid_names_dupr_and_its_sampler():
 def test_dupr_needs_its_heads():
     cfg = tiny_cfg()
     with pytest.raises(ValueError, match='DUPR needs model.heads'):
-        _build(dict(cfg, heads=None))
+        build_seeded(dict(cfg, heads=None))
     with pytest.raises(ValueError, match='model.target_ema must not be None'):
-        _build(dict(cfg, target_ema=None))
+        build_seeded(dict(cfg, target_ema=None))

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from flat_layout import (assert_loads_strictly, build_seeded, equal_states,
+                         old_state, recorded_model)
 from mmengine.logging import MessageHub
-from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import load_state_dict
 from test_regression_fixtures import (SEED, _isolated, _message_hub,
                                       build_model, make_batch)
 
 import mmalfm  # noqa: F401
-from mmalfm.models import ALFM, SoCo
+from mmalfm.models import SoCo
 from mmalfm.models.utils.health import HEALTH_INFO_KEY
 from mmalfm.models.utils.legacy_layout import LegacyLayout
 from mmalfm.registry import MODELS
@@ -22,27 +22,6 @@ from mmalfm.registry import MODELS
 REPO = Path(__file__).resolve().parents[2]
 MIX = 'configs/mix/soco-region_gmsr-global_resnet18_demo.py'
 TINY = {m: f'tests/data/configs/{m}_tiny.py' for m in ('soco', 'alfm')}
-
-
-def _recorded_model(relpath: str) -> dict:
-    """The flat model config of ``relpath`` recorded before the heads
-    (without the keys retired since: ``DELETED_KEYS``)."""
-    import test_config_dumps as dumps
-    renamed, deleted = dumps.allowed_changes()
-    return dumps.apply_allowed(dumps.recorded()[relpath], renamed,
-                               deleted)['model']
-
-
-def _build(model_cfg: dict):
-    with _isolated(SEED), DefaultScope.overwrite_default_scope('mmalfm'):
-        return build_model(Config(dict(model=model_cfg)))
-
-
-def _equal_states(a, b) -> None:
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    for key in sa:
-        assert torch.equal(sa[key], sb[key]), key
 
 
 def test_soco_region_and_gmsr_global_heads_train_together(tmp_path):
@@ -82,7 +61,7 @@ def test_flat_config_builds_the_same_model(relpath):
     """The flat model config recorded before the heads builds (with a
     deprecation warning naming the new paths) the model of today's config:
     same keys, same values."""
-    flat = _recorded_model(relpath)
+    flat = recorded_model(relpath)
     assert 'heads' not in flat
     current = Config.fromfile(str(REPO / relpath)).model
     if 'resnet50' in relpath:  # full size: compare the build, not weights
@@ -92,8 +71,8 @@ def test_flat_config_builds_the_same_model(relpath):
         return
     with pytest.warns(DeprecationWarning, match=r'model\.projector -> '
                       r'model\.heads\.'):
-        old = _build(flat)
-    _equal_states(old, _build(current))
+        old = build_seeded(flat)
+    equal_states(old, build_seeded(current))
 
 
 @pytest.mark.parametrize('method', ['soco', 'alfm'])
@@ -101,20 +80,12 @@ def test_old_checkpoint_keys_load(method):
     """A state dict with the flat layout's keys (online and EMA target)
     loads strictly into today's model, through MMEngine's loader too."""
     model_cfg = Config.fromfile(str(REPO / TINY[method])).model
-    source = _build(model_cfg)
-    layout = type(source).legacy
-    old_state = {(layout.old_key(k) or k): v.clone()
-                 for k, v in source.state_dict().items()}
-    moved = [k for k in old_state if k not in source.state_dict()]
+    source = build_seeded(model_cfg)
+    state = old_state(source)
+    moved = [k for k in state if k not in source.state_dict()]
     assert any(k.startswith('target_net.module.') for k in moved)
     assert any(not k.startswith('target_net.') for k in moved)
-    for load in (lambda m, s: m.load_state_dict(s, strict=True),
-                 lambda m, s: load_state_dict(m, s, strict=True)):
-        with _isolated(SEED + 1), DefaultScope.overwrite_default_scope(
-                'mmalfm'):
-            fresh = MODELS.build(copy.deepcopy(model_cfg))
-        load(fresh, dict(old_state))
-        _equal_states(fresh, source)
+    assert_loads_strictly(model_cfg, source, state)
 
 
 def test_flat_override_updates_the_head():
@@ -123,14 +94,14 @@ def test_flat_override_updates_the_head():
     cfg = Config.fromfile(str(REPO / TINY['soco'])).model
     cfg.assigned_level_only = True
     with pytest.warns(DeprecationWarning, match='assigned_level_only'):
-        model = _build(cfg)
+        model = build_seeded(cfg)
     assert model.heads.region.assigned_level_only
     assert model.heads.region.bn_groups == 'set'
     assert model.heads.region.level_thresholds == (7, 14, 28, 32)
     cfg = Config.fromfile(str(REPO / TINY['alfm'])).model
     cfg.cdlp_head, cfg.cdlp_loss, cfg.target_ema = None, None, None
     with pytest.warns(DeprecationWarning):
-        model = _build(cfg)
+        model = build_seeded(cfg)
     assert set(model.heads) == {'gmsr'} and model.target_net is None
 
 
@@ -138,19 +109,19 @@ def test_head_contract_errors():
     cfg = Config.fromfile(str(REPO / TINY['soco'])).model
     twice = copy.deepcopy(cfg)
     twice.heads.other = copy.deepcopy(twice.heads.region)
-    model = _build(twice)
+    model = build_seeded(twice)
     with pytest.raises(KeyError, match=r'heads\.other logs \[.loss_1to2'):
         model.region_losses({}, {}, _PairsOnly())
     no_target = copy.deepcopy(cfg)
     no_target.target_ema = None
     with pytest.raises(ValueError, match='heads.region reads an EMA target'):
-        _build(no_target)
+        build_seeded(no_target)
     not_a_head = copy.deepcopy(cfg)
     not_a_head.heads.region = dict(type='CorrespondenceBYOLLoss')
     with pytest.raises(TypeError, match='is not a BaseRegionHead'):
-        _build(not_a_head)
+        build_seeded(not_a_head)
     with pytest.raises(ValueError, match='SoCoRegionHead'):
-        _build(dict(copy.deepcopy(cfg), heads=None))
+        build_seeded(dict(copy.deepcopy(cfg), heads=None))
 
 
 class _PairsOnly:
