@@ -115,3 +115,14 @@ def test_dupr_needs_its_heads():
         build_seeded(dict(cfg, heads=None))
     with pytest.raises(ValueError, match='model.target_ema must not be None'):
         build_seeded(dict(cfg, target_ema=None))
+
+
+def test_init_weights_reaches_the_patch_mlps():
+    """A patch MLP's ``init_cfg`` is applied (the per-level MLPs sit in
+    MMEngine's ``ModuleList``, which ``init_weights`` walks into)."""
+    cfg = tiny_cfg()
+    cfg['heads']['reid']['patch_neck']['init_cfg'] = dict(
+        type='Constant', val=0.5, layer='Linear')
+    model = build_seeded(cfg)
+    for neck in model.heads.reid.patch_necks:
+        assert torch.all(neck.fc0.weight == 0.5)

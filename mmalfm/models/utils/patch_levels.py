@@ -8,6 +8,7 @@ copy with the level's channels. The modules are built in this order
 import copy
 from typing import Optional, Sequence, Tuple
 
+from mmengine.model import ModuleList
 from mmengine.registry import DefaultScope
 from torch import nn
 
@@ -48,8 +49,9 @@ def build_patch_levels(
     if 'featmap_strides' in roi_pool:
         raise ValueError(f'{key}roi_pool.featmap_strides is not used by '
                          f'DUPR: set {key}level_strides')
+    # MMEngine's ModuleList: the owner's init_weights reaches the MLPs
     with DefaultScope.overwrite_default_scope('mmalfm'):
-        necks = nn.ModuleList(
+        necks = ModuleList(
             build_optional(dict(copy.deepcopy(patch_neck), in_channels=c))
             for c in channels)
     pools = nn.ModuleList(
