@@ -62,6 +62,9 @@ class ALFM(RegionSelfSupervisor):
                    redundancy_loss='redundancy loss state'),
         export_flags=('--with-neck', '--with-head'))
 
+    heads_hint = ("gmsr=dict(type='GMSRHead', ...), "
+                  "cdlp=dict(type='CDLPHead', ...)")
+
     # The flat layout of earlier configs and checkpoints.
     legacy = LegacyLayout(
         heads=dict(
@@ -98,9 +101,6 @@ class ALFM(RegionSelfSupervisor):
                      type='CosineEMA', momentum=0.004, end_momentum=0.),
                  **kwargs) -> None:
         super().__init__(*args, target_ema=target_ema, **kwargs)
-        if not self.heads:
-            raise ValueError('ALFM needs model.heads (e.g. gmsr=GMSRHead, '
-                             'cdlp=CDLPHead)')
         if self.with_maps and None in (self.neck, self.roi_head):
             raise ValueError('ALFM: region heads need model.neck and '
                              'model.roi_head')

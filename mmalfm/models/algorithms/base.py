@@ -55,7 +55,7 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
     the trunk's :attr:`target_modules` and every head's ``target_parts``
     (keys ``target_net.module.<name>.*``), updated once per iteration
     before the target forward, in train mode, like MMPretrain's ``BYOL``;
-    it is built only when a head reads it (or without heads). A subclass
+    it is built only when a head reads it. A subclass
     declares :attr:`legacy` to read configs and checkpoints of the flat
     layout. Children are built in the ``mmalfm`` scope, so ``type=
     'mmalfm.SoCo'`` works in any other project's config.
@@ -65,8 +65,9 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
         neck (dict, optional): Feature neck (e.g. ``mmdet.FPN``).
         roi_head (dict, optional): RoI feature head (``RegionRoIHead``),
             run by heads that embed regions.
-        heads (dict, optional): ``{name: head config}``; a None value
-            switches that head off (e.g. in a child config).
+        heads (dict): ``{name: head config}``, at least one head; a None
+            value switches that head off (e.g. in a child config). None
+            only with the flat layout's keys (:attr:`legacy`).
         target_ema (dict, optional): EMA config (``type`` plus arguments
             other than ``model``); None = no target network.
         batch_views (bool): Forward same-size views through the backbone
@@ -82,6 +83,8 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
     target_modules: Tuple[str, ...] = ('backbone', 'neck', 'roi_head')
     #: Where the flat layout's keys live now (None: no flat layout).
     legacy: Optional[LegacyLayout] = None
+    #: The heads a config needs, for the error without any.
+    heads_hint: str = '{name: dict(type=<a BaseRegionHead>, ...)}'
 
     def __init__(self,
                  backbone: dict,
@@ -110,9 +113,11 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
             self.roi_head = _build(roi_head)
             self.heads = build_heads(heads, self.backbone, self.neck,
                                      target_ema)
-        self.with_maps = any(h.uses_maps for h in self.heads.values()) \
-            or not self.heads
-        if self.heads and not any(h.needs_target for h in self.heads.values()):
+        if not self.heads:
+            raise ValueError(f'{type(self).__name__} needs model.heads: '
+                             f'{self.heads_hint}')
+        self.with_maps = any(h.uses_maps for h in self.heads.values())
+        if not any(h.needs_target for h in self.heads.values()):
             target_ema = None  # nothing reads a target: do not build one
         self.target_ema = target_ema
         self.target_net = None
@@ -186,10 +191,6 @@ class RegionSelfSupervisor(EMATargetMixin, BaseSelfSupervisor):
                       ) -> Tuple[Dict[str, Tensor], StepHealth]:
         """Every head's losses (``{'loss_<term>': Tensor}``; other keys are
         logged, not summed) and the step's merged health tensors."""
-        if not self.heads:
-            raise NotImplementedError(
-                f'{type(self).__name__} has no heads: set model.heads or '
-                'override region_losses')
         losses: Dict[str, Tensor] = {}
         health = StepHealth()
         net = self.target if self.target_net is not None else {}

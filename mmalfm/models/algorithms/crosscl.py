@@ -86,6 +86,9 @@ class CrossCL(RegionSelfSupervisor):
 
     target_modules = ('backbone', 'neck')
 
+    heads_hint = ("moco=dict(type='MoCoGlobalHead', ...), "
+                  "region=dict(type='CrossStageRegionHead', ...)")
+
     # The flat layout of earlier configs and checkpoints.
     legacy = LegacyLayout(
         heads=dict(
@@ -131,11 +134,8 @@ class CrossCL(RegionSelfSupervisor):
             raise ValueError(f'CrossCL needs C3, C4, C5 from the backbone: '
                              f'model.backbone.out_indices={tuple(out)}; use '
                              '(1, 2, 3)')
-        if self.neck is None or not self.heads:
-            raise ValueError(
-                'CrossCL needs model.neck (PartialFPN) and model.heads '
-                "(moco=dict(type='MoCoGlobalHead', ...), region=dict("
-                "type='CrossStageRegionHead', ...))")
+        if self.neck is None:
+            raise ValueError('CrossCL needs model.neck (PartialFPN)')
         self.shuffle_bn = shuffle_bn
 
     # ----------------------------------------------------------- features

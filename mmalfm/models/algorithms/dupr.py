@@ -78,6 +78,9 @@ class DUPR(RegionSelfSupervisor):
 
     target_modules = ('backbone', 'neck')
 
+    heads_hint = ("moco=dict(type='MoCoGlobalHead', ...), "
+                  "reid=dict(type='PatchReIDHead', ...)")
+
     # The flat layout of earlier configs and checkpoints.
     legacy = LegacyLayout(
         heads=dict(
@@ -118,9 +121,7 @@ class DUPR(RegionSelfSupervisor):
             **kwargs)
         if not any(isinstance(h, (MoCoGlobalHead, PatchReIDHead))
                    for h in self.heads.values()):
-            raise ValueError(
-                "DUPR needs model.heads: moco=dict(type='MoCoGlobalHead', "
-                "...) and reid=dict(type='PatchReIDHead', ...)")
+            raise ValueError(f'DUPR needs model.heads: {self.heads_hint}')
 
     def online_views(self, batch: RegionBatch) -> List[int]:
         """The two views of ``DUPRGridSampler``'s pair (checked first, so

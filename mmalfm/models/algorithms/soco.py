@@ -40,6 +40,8 @@ class SoCo(RegionSelfSupervisor):
         drops=dict(projector='projector MLP', predictor='predictor MLP'),
         export_flags=('--with-neck', '--with-head'))
 
+    heads_hint = "region=dict(type='SoCoRegionHead', ...)"
+
     # The flat layout of earlier configs and checkpoints.
     legacy = LegacyLayout(
         heads=dict(region=dict(type='SoCoRegionHead',
