@@ -13,7 +13,6 @@ from torch import Tensor
 from mmalfm.registry import MODELS
 from mmalfm.structures import TransferSpec
 # registers the head (heads.region) in MODELS
-from ..heads.cross_stage_region_head import CrossStageRegionHead  # noqa: F401
 from ..utils import StepHealth
 from ..utils.build import check_parts
 from ..utils.legacy_layout import LegacyLayout

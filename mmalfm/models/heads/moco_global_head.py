@@ -58,8 +58,9 @@ class MoCoGlobalHead(BaseRegionHead):
 
     def loss(self, inputs: HeadInputs) -> Tuple[Dict[str, Tensor],
                                                 StepHealth]:
-        (v_q, ), (v_k, ) = (self.online_views(inputs.batch),
-                            self.target_views(inputs.batch))
+        set_q, set_k = inputs.batch.only_pair('MoCoGlobalHead',
+                                              'a region sampler')
+        v_q, v_k = set_q.view, set_k.view
         q = self.neck((inputs.online[v_q][-1], ))[0]
         with torch.no_grad():
             k = inputs.target_parts.neck((inputs.target[v_k][-1], ))[0]
